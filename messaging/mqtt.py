@@ -1,0 +1,207 @@
+"""Connections to Gatehouse's Mosquitto with the platform's account (paho-mqtt 2.x, MQTT v5).
+
+- `broker_address()` / `new_client()` / `connect()` build and open a client.
+- `ProgressPublisher` is the per-process, lazily connected client that
+  `messaging.events.publish_progress` uses for QoS 0 ticks: it never blocks the
+  caller for more than a moment when the broker is down, and survives `fork()`
+  (Celery's prefork workers) by reconnecting in the child.
+
+The password is never logged: errors name the broker address and the MQTT reason only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+from django.conf import settings
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.properties import Properties
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(ConnectionError):
+    """The broker could not be reached or refused the platform's credentials."""
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def broker_address(url: str | None = None) -> BrokerAddress:
+    parts = urlsplit(url or settings.MQTT_URL)
+    tls = parts.scheme in ("mqtts", "ssl", "tls")
+    return BrokerAddress(host=parts.hostname or "127.0.0.1", port=parts.port or (8883 if tls else 1883), tls=tls)
+
+
+def public_broker_url() -> str:
+    """The address integrators connect to (MQTT_PUBLIC_URL, else the platform's own)."""
+    return settings.MQTT_PUBLIC_URL or settings.MQTT_URL
+
+
+def client_id(role: str) -> str:
+    """A unique client id for a short-lived or per-process connection."""
+    return f"{settings.MQTT_CLIENT_ID_PREFIX}-{role}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def new_client(identifier: str, *, manual_ack: bool = False, reconnect_on_failure: bool = True) -> paho.Client:
+    """A paho client for the platform account (MQTT v5); not connected yet."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=identifier, protocol=paho.MQTTv5,
+                         manual_ack=manual_ack, reconnect_on_failure=reconnect_on_failure)
+    client.username_pw_set(settings.MQTT_USERNAME, settings.MQTT_PASSWORD or None)
+    client.connect_timeout = settings.MQTT_CONNECT_TIMEOUT_SECONDS
+    if broker_address().tls:
+        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    return client
+
+
+class ConnectWaiter:
+    """Installs on_connect/on_disconnect callbacks that record the outcome of CONNECT."""
+
+    def __init__(self, client: paho.Client) -> None:
+        self.connected = threading.Event()
+        self.failed = threading.Event()
+        self.done = threading.Event()
+        self.reason = ""
+        self.session_present = False
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            self.reason = str(reason_code)
+            self.failed.set()
+        else:
+            self.session_present = bool(getattr(flags, "session_present", False))
+            self.connected.set()
+        self.done.set()
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self.reason = "connection failed"
+        self.failed.set()
+        self.done.set()
+
+
+def connect(client: paho.Client, *, timeout: float | None = None, clean_start: bool = True,
+            properties: Properties | None = None) -> ConnectWaiter:
+    """Connect `client`, start its network thread and wait for a successful CONNACK.
+
+    Raises BrokerUnavailable (after stopping the client) when the broker cannot be
+    reached in time or refuses the connection.
+    """
+    timeout = settings.MQTT_CONNECT_TIMEOUT_SECONDS if timeout is None else timeout
+    address = broker_address()
+    waiter = ConnectWaiter(client)
+    try:
+        client.connect(address.host, address.port, keepalive=settings.MQTT_KEEPALIVE_SECONDS,
+                       clean_start=clean_start, properties=properties)
+    except (OSError, ValueError) as exc:
+        raise BrokerUnavailable(f"cannot reach the MQTT broker at {address}: {type(exc).__name__}") from exc
+    client.loop_start()
+    waiter.done.wait(timeout)
+    if not waiter.connected.is_set() or waiter.failed.is_set():
+        reason = waiter.reason or "no CONNACK in time"
+        client.loop_stop()
+        client.disconnect()
+        raise BrokerUnavailable(f"the MQTT broker at {address} did not accept the platform's connection ({reason})")
+    return waiter
+
+
+def close(client: paho.Client) -> None:
+    try:
+        client.disconnect()
+    finally:
+        client.loop_stop()
+
+
+class ProgressPublisher:
+    """One shared, lazily connected QoS 0 publisher per process.
+
+    The first publish starts a background connection and waits for it at most
+    `first_wait` seconds; afterwards publishing never waits: while the broker is
+    down, ticks are dropped (and counted) and paho reconnects in the background.
+    """
+
+    def __init__(self, first_wait: float = 0.5) -> None:
+        self._lock = threading.Lock()
+        self._client: paho.Client | None = None
+        self._pid: int | None = None
+        self._url: tuple[str, str, str] | None = None
+        self._ready = threading.Event()
+        self._first_wait = first_wait
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            logger.warning("progress publisher refused by the broker", extra={"reason": str(reason_code)})
+        else:
+            self._ready.set()
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self._ready.clear()
+
+    def _ensure(self) -> paho.Client | None:
+        identity = (settings.MQTT_URL, settings.MQTT_USERNAME, settings.MQTT_PASSWORD)
+        with self._lock:
+            if self._client is not None and self._pid == os.getpid() and self._url == identity:
+                return self._client
+            if self._client is not None and self._pid == os.getpid():
+                self._stop_locked()
+            # After fork() the parent's network thread does not exist here: start afresh.
+            self._client = None
+            self._ready.clear()
+            client = new_client(client_id("progress"))
+            client.on_connect = self._on_connect
+            client.on_disconnect = self._on_disconnect
+            client.reconnect_delay_set(min_delay=1, max_delay=30)
+            address = broker_address()
+            try:
+                client.connect_async(address.host, address.port, keepalive=settings.MQTT_KEEPALIVE_SECONDS)
+                client.loop_start()
+            except (OSError, ValueError) as exc:
+                logger.warning("progress publisher cannot start", extra={"broker": str(address),
+                                                                          "error": type(exc).__name__})
+                return None
+            self._client, self._pid, self._url = client, os.getpid(), identity
+            first = True
+        if first:
+            self._ready.wait(self._first_wait)
+        return self._client
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        client = self._ensure()
+        if client is None or not self._ready.is_set():
+            return False
+        info = client.publish(topic, payload, qos=0)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _stop_locked(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.disconnect()
+                self._client.loop_stop()
+            except Exception:  # noqa: BLE001 - shutting down a client must never raise into the caller
+                logger.debug("progress publisher stop failed", exc_info=True)
+        self._client = None
+        self._ready.clear()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                self._stop_locked()
+
+
+progress_publisher = ProgressPublisher()
