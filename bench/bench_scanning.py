@@ -3,7 +3,9 @@
 - pipeline only: `scan_run` in this process on an already-submitted scan (fetch, verify,
   extract, every analyzer, scoring, storing results), BENCH_SCAN_RUNS runs per size;
 - end to end: `POST /api/v1/scans` (multipart upload through the real view stack) until
-  the scan row says `completed`, with two worker processes;
+  the scan row says `completed`, with two worker processes, for two kinds of npm tarball:
+  mostly incompressible data files, and nothing but readable JavaScript (every byte goes
+  through the code analyzers; a large one is spread over analysis processes);
 - throughput: BENCH_SCAN_BURST 1 MB scans submitted at once, two workers (concurrency 1 each);
 - memory: peak RSS (VmHWM) of a worker process that scans a 50 MB artifact.
 
@@ -132,18 +134,32 @@ def _pipeline_only(tenant: Any, runs: int) -> None:
         print(f"    stages (mean): {breakdown}")
 
 
+def _js_artifact(size: int, tag: str) -> tuple[str, bytes]:
+    """An npm tarball holding `size` bytes of readable JavaScript: the analyzers' worst case per byte."""
+    from bench.bench_analyzers import _npm_artifact
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "code.tgz"
+        _npm_artifact(path, size, seed=uuid.uuid4().int % 1_000_000)
+        return f"bench-code-{tag}-{uuid.uuid4().hex[:8]}.tgz", path.read_bytes()
+
+
 def _end_to_end(tenant: Any, client: Any, runs: int) -> None:
-    for label, size in SIZES:
-        samples_s = []
-        for _ in range(runs if size < 5 * 1024 * 1024 else max(runs // 2, 2)):
-            filename, data = _artifact(size, "e2e")
-            started = time.perf_counter()
-            scan_id = _submit(client, filename, data)
-            row = _wait(tenant, [scan_id])[scan_id]
-            samples_s.append(time.perf_counter() - started)
-            if row.status != "completed":
-                print(f"  ! scan ended {row.status}")
-        report(f"end to end (API submit -> completed), {label}", samples_s, target=TARGETS.get(label, ""))
+    for family, build in (("data files + sources", _artifact), ("JavaScript source", _js_artifact)):
+        for label, size in SIZES:
+            samples_s = []
+            packed = 0
+            for _ in range(runs if size < 5 * 1024 * 1024 else max(runs // 2, 2)):
+                filename, data = build(size, "e2e")
+                packed = len(data)
+                started = time.perf_counter()
+                scan_id = _submit(client, filename, data)
+                row = _wait(tenant, [scan_id])[scan_id]
+                samples_s.append(time.perf_counter() - started)
+                if row.status != "completed":
+                    print(f"  ! scan ended {row.status}")
+            report(f"end to end, {label} of {family} ({packed // 1024} KB packed)", samples_s,
+                   target=TARGETS.get(label, ""))
 
 
 def _throughput(tenant: Any, client: Any, burst: int) -> None:

@@ -301,6 +301,10 @@ SCANNING_MAX_FILES = env.int("SCANNING_MAX_FILES", default=50_000)
 SCANNING_MAX_COMPRESSION_RATIO = env.int("SCANNING_MAX_COMPRESSION_RATIO", default=200)
 SCANNING_RATIO_FLOOR_MB = env.int("SCANNING_RATIO_FLOOR_MB", default=16)
 SCANNING_MAX_PATH_DEPTH = env.int("SCANNING_MAX_PATH_DEPTH", default=32)
+# Processes one scan may use for CPU-bound analysis (0: one per CPU, at most 4), once the
+# artifact holds at least SCANNING_PARALLEL_MIN_MB of Python and JavaScript source.
+SCANNING_ANALYSIS_PROCESSES = env.int("SCANNING_ANALYSIS_PROCESSES", default=0)
+SCANNING_PARALLEL_MIN_MB = env.float("SCANNING_PARALLEL_MIN_MB", default=1)
 # The scan task: queue, soft/hard time limits (s), retries of transient fetch errors.
 SCANNING_QUEUE = env("SCANNING_QUEUE", default="scans")
 SCANNING_SOFT_TIME_LIMIT = env.int("SCANNING_SOFT_TIME_LIMIT", default=240)

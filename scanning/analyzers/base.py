@@ -169,6 +169,10 @@ class AnalysisContext:
     artifact_format: str = ""
     # Symlinks of the package (path -> target). They are recorded, never created in `root`.
     links: dict[str, str] = field(default_factory=dict)
+    # Processes an analyzer may use for CPU-bound work (see `parallel`), once the artifact
+    # holds at least `parallel_min_bytes` of source: below that, starting them costs more.
+    analysis_processes: int = 1
+    parallel_min_bytes: int = 1024 * 1024
 
     def iter_files(self, *kinds: str) -> Iterator[ArtifactFile]:
         for f in self.files:
@@ -176,9 +180,14 @@ class AnalysisContext:
                 yield f
 
     def read_text(self, f: ArtifactFile) -> str:
-        with open(f.abs_path, "rb") as handle:
-            raw = handle.read(self.max_file_bytes)
-        return raw.decode("utf-8", errors="replace")
+        return read_text(f.abs_path, self.max_file_bytes)
+
+
+def read_text(path: Path, max_bytes: int) -> str:
+    """The first `max_bytes` of a file, as text (undecodable bytes replaced)."""
+    with open(path, "rb") as handle:
+        raw = handle.read(max_bytes)
+    return raw.decode("utf-8", errors="replace")
 
 
 class Analyzer(Protocol):

@@ -345,11 +345,20 @@ CREDENTIAL_SCREENS = tuple((label, Screen(pattern)) for label, pattern in CREDEN
 
 
 def credential_kind(path: str) -> str:
+    """The kind of credential store `path` names ("SSH private keys", ...), or ""."""
+    # Code repeats the same short strings (module names, messages) in many expressions.
+    return _short_credential_kind(path) if len(path) <= 256 else _credential_kind(path)
+
+
+def _credential_kind(path: str) -> str:
     hay = Haystack(path)
     for label, screen in CREDENTIAL_SCREENS:
         if screen.search(hay):
             return label
     return ""
+
+
+_short_credential_kind = lru_cache(maxsize=8192)(_credential_kind)
 
 
 def could_be_credential_path(hay: Haystack) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanning.analyzers import indicators as ind
-from scanning.analyzers.jstokens import COMMENT, NAME, NUMBER, PUNCT, REGEX, STRING, TEMPLATE, Token, tokenize
+from scanning.analyzers.jstokens import NAME, NUMBER, PUNCT, REGEX, STRING, TEMPLATE, Token, tokenize
 from scanning.analyzers.pyscan import Hit
 
 PROCESS_CALLS = frozenset({"exec", "execSync", "spawn", "spawnSync", "execFile", "execFileSync", "fork"})
@@ -40,6 +40,16 @@ MAX_VALUE_TOKENS = 400
 MAX_ARG_TOKENS = 2000
 SINK_TAILS = PROCESS_CALLS | VM_CALLS | NET_SEND | {"eval", "Function", "execScript", "setTimeout", "setInterval",
                                                      "setImmediate", "require", "import"}
+IMAGE_MODULES = ("jimp", "pngjs", "sharp", "steggy", "stegcloak")
+# Names that can give a range a label by themselves (see `_range_facts`); module aliases count too.
+_LABEL_NAMES = frozenset({
+    "env", "atob", "inflateSync", "gunzipSync", "inflateRawSync", "brotliDecompressSync", "unzipSync", "fromCharCode",
+    "fromCodePoint", "unescape", "decodeURIComponent", "decodeURI", "reverse", "from", "get", "request", "homedir",
+    "readFileSync", "readFile", "createReadStream", "getImageData",
+}) | NET_READ | frozenset(IMAGE_MODULES)
+_BRACKETS = frozenset("()[]{}")
+_OPENER = {")": "(", "]": "[", "}": "{"}
+_BINDING_TOKENS = frozenset({"require", "import", "from", "=", "+="})
 LOG_CALLEES = frozenset({"log", "warn", "error", "info", "debug", "Error", "TypeError", "trace", "write"})
 
 
@@ -66,23 +76,26 @@ class JsScan:
     hits: list[Hit] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        all_tokens = tokenize(self.source)
-        self.comments = [t for t in all_tokens if t.kind == COMMENT]
-        self.t: list[Token] = [t for t in all_tokens if t.kind != COMMENT]
+        self.t: list[Token] = tokenize(self.source, keep_comments=False)
         self.n = len(self.t)
+        # The scan passes below visit only the tokens they can act on, found with one
+        # comprehension each: a Python-level test of every token is most of the cost on large files.
+        self.brackets = [i for i, tok in enumerate(self.t) if tok[1] in _BRACKETS and tok[0] == PUNCT]
         self.match: dict[int, int] = {}
         stack: list[int] = []
-        pairs = {")": "(", "]": "[", "}": "{"}
-        for i, tok in enumerate(self.t):
-            if tok.kind == PUNCT and tok.value in "([{":
+        for i in self.brackets:
+            value = self.t[i][1]
+            if value in "([{":
                 stack.append(i)
-            elif tok.kind == PUNCT and tok.value in ")]}":
-                while stack and self.t[stack[-1]].value != pairs[tok.value]:
+            else:
+                while stack and self.t[stack[-1]][1] != _OPENER[value]:
                     stack.pop()
                 if stack:
                     opener = stack.pop()
                     self.match[opener] = i
                     self.match[i] = opener
+        self.names = {tok[1] for tok in self.t if tok[0] == NAME}
+        self._facts: dict[tuple[int, int], tuple[frozenset[str], tuple[str, ...]]] = {}
         self._declared: set[str] | None = None
         self.aliases: dict[str, str] = {}
         self.assigns: dict[str, list[tuple[int, int]]] = {}
@@ -131,7 +144,8 @@ class JsScan:
 
     def _collect_modules_and_assignments(self) -> None:
         t = self.t
-        for i, tok in enumerate(t):
+        for i in [i for i, tok in enumerate(t) if tok[1] in _BINDING_TOKENS]:
+            tok = t[i]
             if tok.kind == NAME and tok.value in ("require", "import") and self.is_p(i + 1, "(") and i + 2 < self.n \
                     and t[i + 2].kind == STRING:
                 self.modules.add(t[i + 2].value.removeprefix("node:"))
@@ -231,10 +245,11 @@ class JsScan:
 
     def _collect_calls(self) -> list[_Call]:
         calls = []
-        for i in range(self.n - 1):
-            if not self.is_p(i + 1, "("):
+        for paren in self.brackets:
+            if paren == 0 or self.t[paren][1] != "(":
                 continue
-            close = self.match.get(i + 1)
+            i = paren - 1
+            close = self.match.get(paren)
             if close is None:
                 continue
             tok = self.t[i]
@@ -400,18 +415,40 @@ class JsScan:
     # --- labels ---------------------------------------------------------------------------
 
     def range_labels(self, a: int, b: int, *, follow_names: bool = True) -> set[str]:
+        """Labels of the values in tokens a..b; with follow_names, also those of the names used there."""
+        facts = self._facts.get((a, b))
+        if facts is None:
+            facts = self._facts[(a, b)] = self._range_facts(a, b)
+        own, followed = facts
+        labels = set(own)
+        if follow_names:
+            for name in followed:
+                more = self.labels.get(name)
+                if more:
+                    labels |= more
+        return labels
+
+    def _range_facts(self, a: int, b: int) -> tuple[frozenset[str], tuple[str, ...]]:
+        """What range_labels needs of tokens a..b that never changes: the labels the tokens carry
+        themselves, and the names whose labels flow in (the latter change while `propagate` runs)."""
         labels: set[str] = set()
         t = self.t
         strings: list[str] = []
-        names_in_range = {t[i].value for i in range(a, min(b, self.n)) if t[i].kind == NAME}
-        reversal = {"split", "reverse", "join"} <= names_in_range
+        followed: dict[str, None] = {}
+        reverse_called = False
+        names_in_range: set[str] = set()
+        triggers = _LABEL_NAMES
         for i in range(a, min(b, self.n)):
             tok = t[i]
-            if tok.kind == NAME:
-                value = tok.value
-                is_property = i >= 1 and t[i - 1].kind == PUNCT and t[i - 1].value in (".", "?.")
-                if follow_names and not is_property and value in self.labels and self._propagates(value):
-                    labels |= self.labels[value]
+            kind = tok[0]
+            if kind == NAME:
+                value = tok[1]
+                names_in_range.add(value)
+                is_property = i >= 1 and t[i - 1][0] == PUNCT and t[i - 1][1] in (".", "?.")
+                if not is_property:
+                    followed[value] = None
+                if value not in triggers and value not in self.aliases and "." not in value and ":" not in value:
+                    continue
                 if value == "env" and i >= 2 and self.is_p(i - 1, ".") and t[i - 2].value == "process" \
                         and not (self.is_p(i + 1, ".") or self.is_p(i + 1, "[") or self.is_p(i + 1, "?.")):
                     labels.add("secret")
@@ -426,8 +463,8 @@ class JsScan:
                         and i + 2 < self.n and t[i + 2].kind == STRING \
                         and len(re.findall(r"%[0-9A-Fa-f]{2}", self.source[t[i + 2].start:t[i + 2].end])) >= 5:
                     labels.add("obfuscated")
-                if value == "reverse" and reversal and is_property:
-                    labels.add("obfuscated")
+                if value == "reverse" and is_property:
+                    reverse_called = True
                 if value == "from" and i >= 2 and t[i - 2].value == "Buffer" and self.is_p(i + 1, "("):
                     close = self.match.get(i + 1, i + 1)
                     if any(t[k].kind == STRING and t[k].value.lower() in ("base64", "hex", "base64url")
@@ -445,16 +482,18 @@ class JsScan:
                     text = "/".join(t[k].value for k in range(i + 2, close) if t[k].kind in (STRING, TEMPLATE))
                     if IMAGE_NAME.search(text.strip()):
                         labels.add("image")
-                if value == "getImageData" or (not is_property and self._alias_root(value) in (
-                        "jimp", "pngjs", "sharp", "steggy", "stegcloak")):
+                if value == "getImageData" or (not is_property and self._alias_root(value) in IMAGE_MODULES):
                     labels.add("image")
-            elif tok.kind in (STRING, TEMPLATE):
-                strings.append(tok.value)
-                if tok.kind == STRING and _escape_heavy(self.source[tok.start:tok.end]):
+            elif kind == STRING or kind == TEMPLATE:
+                strings.append(tok[1])
+                if kind == STRING and _escape_heavy(self.source[tok.start:tok.end]):
                     labels.add("obfuscated")
+        # `.reverse()` marks a payload only in the split('').reverse().join('') idiom.
+        if reverse_called and {"split", "reverse", "join"} <= names_in_range:
+            labels.add("obfuscated")
         if strings and ind.credential_kind("/".join(strings)):
             labels.add("secret")
-        return labels
+        return frozenset(labels), tuple(name for name in followed if self._propagates(name))
 
     def _propagates(self, name: str) -> bool:
         """Labels follow a name only when it is assigned in few places (minified code reuses names)."""
@@ -463,8 +502,8 @@ class JsScan:
     def _declared_function(self, name: str) -> bool:
         """A local `function fetch(...)` shadows the global network API of the same name."""
         if self._declared is None:
-            self._declared = {t.value for i, t in enumerate(self.t)
-                              if t.kind == NAME and i >= 1 and self.t[i - 1].value == "function"}
+            self._declared = {self.t[i + 1][1] for i, t in enumerate(self.t[:-1])
+                              if t[1] == "function" and self.t[i + 1][0] == NAME}
         return name in self._declared
 
     def _alias_root(self, name: str) -> str:
@@ -559,7 +598,7 @@ class JsScan:
     def uses_network(self) -> bool:
         if self.modules & NET_MODULES:
             return True
-        return any(t.kind == NAME and t.value in ("fetch", "XMLHttpRequest", "WebSocket", "sendBeacon") for t in self.t)
+        return not self.names.isdisjoint(("fetch", "XMLHttpRequest", "WebSocket", "sendBeacon"))
 
     def run(self) -> list[Hit]:
         self.propagate()
@@ -686,19 +725,31 @@ class JsScan:
         return depth_index >= max(floor, 1) and self.v(depth_index - 1) in LOG_CALLEES
 
     def _check_strings(self) -> None:
-        for i, tok in enumerate(self.t):
-            if tok.kind not in (STRING, TEMPLATE) or len(tok.value) < 4:
-                continue
+        candidates = [i for i, tok in enumerate(self.t) if (tok[0] == STRING or tok[0] == TEMPLATE) and len(tok[1]) >= 4]
+        if not candidates:
+            return
+        # A pattern that cannot match all the strings joined cannot match any one of them.
+        everything = ind.Haystack("\n".join(self.t[i][1] for i in candidates))
+        shell = ind.REVERSE_SHELL_SCREEN.possible(everything)
+        download = ind.DOWNLOAD_EXEC_SCREEN.possible(everything)
+        cred = ind.could_be_credential_path(everything)
+        urls = ind.URL_SCREEN.possible(everything)
+        if not (shell or download or cred or urls):
+            return
+        for i in candidates:
+            tok = self.t[i]
             text = tok.value
-            if ind.REVERSE_SHELL_PATTERNS.search(text):
+            if shell and ind.REVERSE_SHELL_PATTERNS.search(text):
                 self.add("MAL-SHELL-001", tok.line, "reverse-shell command line", preview=ind.short(text, 200))
-            elif ind.DOWNLOAD_EXEC_PATTERNS.search(text):
+            elif download and ind.DOWNLOAD_EXEC_PATTERNS.search(text):
                 self.add("MAL-DOWNLOAD-002", tok.line, "download-and-execute command line in a string",
                          preview=ind.short(text, 200))
-            if ("/" in text or "\\" in text) and not self._string_context_is_message(i):
+            if cred and ("/" in text or "\\" in text) and not self._string_context_is_message(i):
                 kind = ind.credential_kind(text)
                 if kind:
                     self.add("MAL-CRED-001", tok.line, f"refers to {kind}: {ind.short(text, 80)}", indicator=kind)
+            if not urls:
+                continue
             for match in ind.URL_RE.finditer(text if not ind.is_prose(text) else ""):
                 category = ind.host_category(match.group(1))
                 if category:
@@ -708,7 +759,8 @@ class JsScan:
                     self.add("MAL-UNICODE-002", tok.line, f"link whose host name mixes scripts: {match.group(0)[:100]}")
 
     def _check_obfuscator(self) -> None:
-        names = [t for t in self.t if t.kind == NAME and OBFUSCATOR_NAME.match(t.value)]
+        names = [t for t in self.t if t[0] == NAME and t[1].startswith("_0x") and OBFUSCATOR_NAME.match(t[1])] \
+            if any(name.startswith("_0x") for name in self.names) else []
         distinct = {t.value for t in names}
         if len(distinct) >= 8 and len(names) >= 40:
             self.add("MAL-OBF-001", names[0].line,
@@ -721,6 +773,8 @@ class JsScan:
             self.add("MAL-OBF-001", line, "JSFuck-style code made only of []()!+ characters", indicator="jsfuck")
 
     def _check_identifiers(self) -> None:
+        if all(name.isascii() for name in self.names):
+            return
         seen: set[str] = set()
         for tok in self.t:
             if tok.kind != NAME or tok.value.isascii() or tok.value in seen:

@@ -40,16 +40,9 @@ _PUNCTUATORS = sorted(
     key=len, reverse=True,
 )
 _PUNCT_RE = re.compile("|".join(re.escape(p) for p in _PUNCTUATORS))
-_SPACE_RE = re.compile(r"[ \t\f\v\r\n\u00a0\ufeff\u2028\u2029\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-_NAME_RE = re.compile(r"(?:[A-Za-z_$\u00aa-\uffff]|\\u[0-9A-Fa-f]{4}|\\u\{[0-9A-Fa-f]+\})"
-                      r"(?:[\w$\u00aa-\uffff\u200c\u200d]|\\u[0-9A-Fa-f]{4}|\\u\{[0-9A-Fa-f]+\})*")
 _NUMBER_RE = re.compile(
     r"(?:0[xX][0-9A-Fa-f_]+|0[oO][0-7_]+|0[bB][01_]+|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d+)?)n?"
 )
-_STRING_RE = {
-    '"': re.compile(r'"((?:[^"\\\n]|\\(?:\r\n|[\s\S]))*)("?)'),
-    "'": re.compile(r"'((?:[^'\\\n]|\\(?:\r\n|[\s\S]))*)('?)"),
-}
 _TEMPLATE_CHUNK_RE = re.compile(r"(?:[^`\\$]|\\[\s\S]|\$(?!\{))*")
 _REGEX_RE = re.compile(r"/(?![*/])((?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.)*\])+)/([A-Za-z]*)")
 _ESCAPE_RE = re.compile(r"\\(u\{[0-9A-Fa-f]+\}|u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[0-7]{1,3}|\r\n|[\s\S])")
@@ -81,113 +74,121 @@ def unescape(text: str) -> str:
     return _ESCAPE_RE.sub(_unescape_one, text)
 
 
-def _regex_allowed(prev: Token | None) -> bool:
-    if prev is None:
-        return True
-    if prev.kind == PUNCT:
-        return prev.value not in (")", "]")
-    if prev.kind == NAME:
-        return prev.value in _KEYWORDS_BEFORE_EXPRESSION
-    return False
+_SPACE = r"[ \t\f\v\r\n\u00a0\ufeff\u2028\u2029\u1680\u2000-\u200a\u202f\u205f\u3000]*"
+_NAME_CHAR = r"[\w$\u00aa-\uffff\u200c\u200d]"
+_NAME_ESCAPE = r"\\u(?:[0-9A-Fa-f]{4}|\{[0-9A-Fa-f]+\})"
+# One pattern for the space before a token and every token that needs no context, tried in
+# the order an engine would: comments, strings, numbers, names, punctuators. The lexer calls
+# it once per token and looks at context only for a `/` that may start a regular expression,
+# the `}` that resumes a template literal, and a backtick (which no alternative matches).
+_TOKEN_RE = re.compile(
+    rf"{_SPACE}(?:"
+    r"(?P<line_comment>(?://|<!--)[^\n]*)"
+    r"|(?P<block_comment>/\*)"  # its end is found with str.find
+    r'|(?P<string>"(?P<dq>[^"\\\n]*(?:\\(?:\r\n|[\s\S])[^"\\\n]*)*)"?'
+    r"|'(?P<sq>[^'\\\n]*(?:\\(?:\r\n|[\s\S])[^'\\\n]*)*)'?)"
+    rf"|(?P<number>{_NUMBER_RE.pattern})"
+    rf"|(?P<name>(?:[A-Za-z_$\u00aa-\uffff]|{_NAME_ESCAPE}){_NAME_CHAR}*(?:{_NAME_ESCAPE}{_NAME_CHAR}*)*)"
+    rf"|(?P<punct>{_PUNCT_RE.pattern})"
+    r")?"
+)
+_REGEX_AFTER_PUNCT_EXCEPT = frozenset({")", "]"})
 
 
 def tokenize(source: str, *, keep_comments: bool = True) -> list[Token]:
+    """The tokens of `source`; with keep_comments=False, only the code."""
     tokens: list[Token] = []
+    append = tokens.append
+    new = tuple.__new__  # Token(...) without the Python-level __new__ of a NamedTuple
+    token_match = _TOKEN_RE.match
+    count = source.count
     pos, length, line = 0, len(source), 1
-    prev: Token | None = None  # last significant (non-comment) token
+    # The last significant (non-comment) token decides whether `/` starts a regular expression.
+    regex_allowed = True
     # One entry per open `${` of a template: the brace depth at which it was opened.
     template_stack: list[int] = []
     depth = 0
 
-    def emit(kind: str, value: str, start: int, end: int) -> None:
-        nonlocal prev, line
-        token = Token(kind, value, line, start, end)
-        if kind != COMMENT:
-            prev = token
-        if kind != COMMENT or keep_comments:
-            tokens.append(token)
-        line += source.count("\n", start, end)
-
-    def scan_template_chunk(start: int, opener: int) -> int:
+    def template_chunk(start: int, opener: int) -> int:
         """From just after ` or }, read template text; returns the position after the chunk's end."""
+        nonlocal line
         match = _TEMPLATE_CHUNK_RE.match(source, start)
         end = match.end() if match else start
         text = unescape(source[start:end])
         if end < length and source[end] == "`":
-            emit(TEMPLATE, text, opener, end + 1)
-            return end + 1
-        if source.startswith("${", end):
-            emit(TEMPLATE, text, opener, end + 2)
+            end += 1
+        elif source.startswith("${", end):
+            end += 2
             template_stack.append(depth)
-            return end + 2
-        emit(TEMPLATE, text, opener, length)  # unterminated
-        return length
+        else:
+            end = length  # unterminated
+        append(new(Token, (TEMPLATE, text, line, opener, end)))
+        line += count("\n", opener, end)
+        return end
 
     if source.startswith("#!"):
         end = source.find("\n")
         end = length if end < 0 else end
-        emit(COMMENT, source[:end], 0, end)
+        if keep_comments:
+            append(new(Token, (COMMENT, source[:end], 1, 0, end)))
         pos = end
 
     while pos < length:
-        ch = source[pos]
-        match = _SPACE_RE.match(source, pos)
-        if match:
-            line += source.count("\n", pos, match.end())
-            pos = match.end()
-            continue
-        if source.startswith("//", pos) or source.startswith("<!--", pos):
-            end = source.find("\n", pos)
-            end = length if end < 0 else end
-            emit(COMMENT, source[pos:end], pos, end)
-            pos = end
-            continue
-        if source.startswith("/*", pos):
-            end = source.find("*/", pos + 2)
-            end = length if end < 0 else end + 2
-            emit(COMMENT, source[pos:end], pos, end)
-            pos = end
-            continue
-        if ch in "\"'":
-            match = _STRING_RE[ch].match(source, pos)
-            assert match is not None
-            emit(STRING, unescape(match.group(1)), pos, match.end())
-            pos = match.end()
-            continue
-        if ch == "`":
-            pos = scan_template_chunk(pos + 1, pos)
-            continue
-        if ch == "}" and template_stack and template_stack[-1] == depth:
-            template_stack.pop()
-            pos = scan_template_chunk(pos + 1, pos)
-            continue
-        if ch == "/" and _regex_allowed(prev):
-            match = _REGEX_RE.match(source, pos)
-            if match:
-                emit(REGEX, match.group(0), pos, match.end())
-                pos = match.end()
+        match = token_match(source, pos)
+        kind, end = match.lastgroup, match.end()
+        if kind is None:  # only space: then the end, a backtick, or a character no rule knows
+            line += count("\n", pos, end)
+            if end >= length:
+                break
+            if source[end] == "`":
+                pos = template_chunk(end + 1, end)
+                regex_allowed = False
                 continue
-        if ch.isdigit() or (ch == "." and pos + 1 < length and source[pos + 1].isdigit()):
-            match = _NUMBER_RE.match(source, pos)
-            if match and match.end() > pos:
-                emit(NUMBER, match.group(0), pos, match.end())
-                pos = match.end()
-                continue
-        match = _NAME_RE.match(source, pos)
-        if match:
-            emit(NAME, unescape(match.group(0)), pos, match.end())
-            pos = match.end()
-            continue
-        match = _PUNCT_RE.match(source, pos)
-        value = match.group(0) if match else ch
-        if value == "{":
-            depth += 1
-        elif value == "}":
-            depth -= 1
-        emit(PUNCT, value, pos, pos + len(value))
-        pos += len(value)
+            kind, value, start, end = "punct", source[end], end, end + 1
+        else:
+            value = match[kind]
+            start = end - len(value)
+            if start != pos:
+                line += count("\n", pos, start)
+        if kind == "punct":
+            if value == "}":
+                if template_stack and template_stack[-1] == depth:
+                    template_stack.pop()
+                    pos = template_chunk(end, start)
+                    regex_allowed = False
+                    continue
+                depth -= 1
+            elif value == "{":
+                depth += 1
+            elif regex_allowed and value[0] == "/":
+                regex = _REGEX_RE.match(source, start)
+                if regex:
+                    pos = regex.end()
+                    append(new(Token, (REGEX, regex.group(), line, start, pos)))
+                    regex_allowed = False
+                    continue
+            append(new(Token, (PUNCT, value, line, start, end)))
+            regex_allowed = value not in _REGEX_AFTER_PUNCT_EXCEPT
+        elif kind == "name":
+            if "\\" in value:
+                value = unescape(value)
+            append(new(Token, (NAME, value, line, start, end)))
+            regex_allowed = value in _KEYWORDS_BEFORE_EXPRESSION
+        elif kind == "string":
+            text = match.group("dq")
+            append(new(Token, (STRING, unescape(text if text is not None else match.group("sq")), line, start, end)))
+            line += count("\n", start, end)
+            regex_allowed = False
+        elif kind == "number":
+            append(new(Token, (NUMBER, value, line, start, end)))
+            regex_allowed = False
+        else:
+            if kind == "block_comment":
+                end = source.find("*/", end)
+                end = length if end < 0 else end + 2
+                value = source[start:end]
+            if keep_comments:
+                append(new(Token, (COMMENT, value, line, start, end)))
+            line += count("\n", start, end)
+        pos = end
     return tokens
-
-
-def code_tokens(tokens: list[Token]) -> list[Token]:
-    return [t for t in tokens if t.kind != COMMENT]

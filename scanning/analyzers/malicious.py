@@ -24,9 +24,11 @@ from scanning.analyzers.base import (
     Check,
     FindingDraft,
     Severity,
+    read_text,
     register_analyzer,
 )
 from scanning.analyzers.jsscan import scan_javascript
+from scanning.analyzers.parallel import map_in_processes
 from scanning.analyzers.pyscan import Hit, scan_python
 
 C = Category.MALICIOUS_CODE
@@ -136,7 +138,8 @@ def _minified(text: str) -> bool:
     lines = text.splitlines() or [""]
     longest = max(len(line) for line in lines)
     average = len(text) / len(lines)
-    whitespace = sum(1 for c in text[:200_000] if c in " \t\n") / min(len(text), 200_000)
+    sample = min(len(text), 200_000)
+    whitespace = sum(text.count(c, 0, sample) for c in " \t\n") / sample
     return (longest > 5000 or average > 400) and whitespace < 0.12
 
 
@@ -165,31 +168,43 @@ class MaliciousCodeAnalyzer:
         findings: list[FindingDraft] = []
         js_files = [f for f in ctx.files if _is_js(f)]
         minified_js: dict[str, bool] = {}
-        for f in ctx.files:
-            if f.kind not in TEXT_KINDS and not (_is_python(f) or _is_js(f) or _is_shell(f)):
+        candidates = [f for f in ctx.files if (f.kind in TEXT_KINDS or _is_python(f) or _is_js(f) or _is_shell(f))
+                      and f.size <= ctx.max_file_bytes * 4]
+        code_bytes = sum(f.size for f in candidates if _is_python(f) or _is_js(f))
+        processes = ctx.analysis_processes if code_bytes >= ctx.parallel_min_bytes else 1
+        outcomes = map_in_processes(_analyze_files, [(f, ctx.max_file_bytes) for f in candidates],
+                                    weights=[f.size for f in candidates], processes=processes)
+        for f, outcome in zip(candidates, outcomes, strict=True):
+            if outcome is None:
                 continue
-            if f.size > ctx.max_file_bytes * 4:
-                continue
-            text = ctx.read_text(f)
-            if "\x00" in text[:4096]:
-                continue
-            hay = ind.Haystack(text)
-            hits: list[Hit] = []
-            if _is_python(f):
-                hits += self._python(text, f)
-            elif _is_js(f):
-                minified_js[f.path] = _minified(text)
-                hits += scan_javascript(text, f.path)
-            elif _is_shell(f):
-                hits += self._shell(text, hay)
-            if _is_python(f) or _is_js(f) or _is_shell(f):
-                hits += self._text_checks(text, hay)
-            elif f.kind == "text" and f.size < 1024 * 1024:
-                hits += self._text_checks(text, hay, bidi=False)
+            hits, minified = outcome
+            if minified is not None:
+                minified_js[f.path] = minified
             if hits:
-                findings += self._drafts(f, text, hits)
+                findings += self._drafts(f, read_text(f.abs_path, ctx.max_file_bytes), hits)
         findings += self._misplaced_minified(ctx, js_files, minified_js)
         return findings
+
+    def file_hits(self, f: ArtifactFile, max_file_bytes: int) -> tuple[list[Hit], bool | None] | None:
+        """Hits in one file, and for JavaScript whether it is minified; None for a file not read as text."""
+        text = read_text(f.abs_path, max_file_bytes)
+        if "\x00" in text[:4096]:
+            return None
+        hay = ind.Haystack(text)
+        hits: list[Hit] = []
+        minified = None
+        if _is_python(f):
+            hits += self._python(text, f)
+        elif _is_js(f):
+            minified = _minified(text)
+            hits += scan_javascript(text, f.path)
+        elif _is_shell(f):
+            hits += self._shell(text, hay)
+        if _is_python(f) or _is_js(f) or _is_shell(f):
+            hits += self._text_checks(text, hay)
+        elif f.kind == "text" and f.size < 1024 * 1024:
+            hits += self._text_checks(text, hay, bidi=False)
+        return hits, minified
 
     # --- per file --------------------------------------------------------------------------
 
@@ -325,4 +340,10 @@ def _mask_secrets(snippet: str) -> str:
     return re.sub(r"(bot\d+:)[\w-]{10,}", r"\1…", snippet)
 
 
-register_analyzer(MaliciousCodeAnalyzer())
+_ANALYZER = MaliciousCodeAnalyzer()
+register_analyzer(_ANALYZER)
+
+
+def _analyze_files(batch: list[tuple[ArtifactFile, int]]) -> list[tuple[list[Hit], bool | None] | None]:
+    """One batch of `file_hits`, run here or in an analysis process (see `parallel`)."""
+    return [_ANALYZER.file_hits(f, max_file_bytes) for f, max_file_bytes in batch]

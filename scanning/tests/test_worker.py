@@ -214,3 +214,25 @@ def test_submit_with_wait_answers_with_the_verdict(celery_worker, live_tenant, d
     with django_db_blocker.unblock(), open(artifacts.get("npm"), "rb") as handle:
         bad = client.post("/api/v1/scans?wait=forever", {"file": handle})
     assert bad.status_code == 400 and "wait" in bad.json()["error"]["details"]
+
+
+def test_worker_spreads_a_large_artifact_over_analysis_processes(tmp_path, live_tenant, django_db_blocker, artifacts,
+                                                                 settings):
+    """A prefork worker's child may start analysis processes of its own, and the scan's verdict is the same."""
+    from config.testing.processes import start_worker
+
+    queue = f"scans-parallel-{uuid.uuid4().hex[:8]}"
+    settings.SCANNING_QUEUE = queue
+    worker = start_worker(tmp_path, queues=queue, concurrency=1, name="parallel",
+                          SCANNING_ANALYSIS_PROCESSES="2", SCANNING_PARALLEL_MIN_MB="0")
+    try:
+        client = live_client(live_tenant, django_db_blocker)
+        with django_db_blocker.unblock(), open(artifacts.get("npm", malicious=True), "rb") as handle:
+            response = client.post("/api/v1/scans?wait=120", {"file": handle})
+        assert response.status_code == 200, response.content
+        assert response.json()["status"] == "completed" and response.json()["verdict"] == "block"
+        log = worker.log()
+    finally:
+        worker.stop()
+    assert "analysis spread over processes" in log and '"processes": 2' in log, log[-3000:]
+    assert worker.alive() is False
