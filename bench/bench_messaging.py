@@ -58,7 +58,7 @@ def raw_mosquitto(rate: float, seconds: float, payload_size: int) -> None:
     from django.conf import settings
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from messaging.mqtt import broker_address
+    from messaging.mqtt import broker_address, no_delay
 
     address = broker_address()
     latencies: list[float] = []
@@ -78,6 +78,7 @@ def raw_mosquitto(rate: float, seconds: float, payload_size: int) -> None:
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{name}-{uuid.uuid4().hex[:6]}",
                         protocol=paho.MQTTv5)
         c.username_pw_set(settings.MQTT_USERNAME, settings.MQTT_PASSWORD)
+        c.on_socket_open = no_delay  # as the platform's own clients do
         c.connect(address.host, address.port)
         c.loop_start()
         return c
@@ -100,6 +101,36 @@ def raw_mosquitto(rate: float, seconds: float, payload_size: int) -> None:
         c.loop_stop()
     _latency_line("raw Mosquitto publish -> subscribe (QoS 1)", latencies)
     figure("raw Mosquitto messages received per second", len(latencies) / elapsed, "msg/s")
+
+
+def _broker_tap(arrivals: dict[str, float]) -> Any:
+    """A platform subscriber on every organization's events: when each event reached the broker."""
+    import paho.mqtt.client as paho
+    from django.conf import settings
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from messaging.mqtt import broker_address, no_delay
+
+    address = broker_address()
+    subscribed = threading.Event()
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        now = time.perf_counter()
+        try:
+            arrivals[json.loads(message.payload)["id"]] = now
+        except (ValueError, KeyError, TypeError):
+            pass
+
+    tap = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-tap-{uuid.uuid4().hex[:6]}", protocol=paho.MQTTv5)
+    tap.username_pw_set(settings.MQTT_USERNAME, settings.MQTT_PASSWORD)
+    tap.on_socket_open = no_delay
+    tap.on_message = on_message
+    tap.on_subscribe = lambda *args: subscribed.set()
+    tap.connect(address.host, address.port)
+    tap.loop_start()
+    tap.subscribe("org/+/events/#", qos=0)
+    subscribed.wait(10)
+    return tap
 
 
 def run() -> None:
@@ -208,6 +239,7 @@ async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: 
     from messaging.events import publish_event
 
     written_at: dict[str, float] = {}
+    committed_at: dict[str, float] = {}
     committed_after: list[float] = []
     slug_of: dict[str, str] = {}
     per_tenant_clients: dict[str, int] = {}
@@ -230,6 +262,8 @@ async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: 
         await asyncio.to_thread(ready.get, True, 120)
 
     writers = int(os.environ.get("BENCH_MSG_WRITERS", "4"))
+    at_broker: dict[str, float] = {}
+    tap = _broker_tap(at_broker)
 
     def write(worker: int) -> int:
         """Every `writers`-th event of the schedule, as a service in its own process would."""
@@ -245,8 +279,10 @@ async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: 
                     event = publish_event(tenant=tenant, type="scan.completed", subject=scan,
                                           data={"scan_id": scan, "submitted_by": str(user.pk),
                                                 "status": "completed", "score": 8.5})
-                committed_after.append(time.perf_counter() - started)
+                committed = time.perf_counter()
+                committed_after.append(committed - started)
                 written_at[str(event.id)] = started
+                committed_at[str(event.id)] = committed
                 slug_of[str(event.id)] = tenant.schema_name
                 count += 1
             connection.set_schema_to_public()
@@ -268,11 +304,17 @@ async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: 
     for proc in procs:
         proc.join(10)
 
+    tap.disconnect()
+    tap.loop_stop()
     latencies = [at - written_at[event_id] for event_id, at in received if event_id in written_at]
+    to_broker = [at - committed_at[event_id] for event_id, at in at_broker.items() if event_id in committed_at]
+    from_broker = [at - at_broker[event_id] for event_id, at in received if event_id in at_broker]
     span = (max(at for _e, at in received) - started) if received else float("nan")
     complete = Counter(event_id for event_id, _at in received)
     fully = sum(1 for event_id, n in complete.items() if n >= per_tenant_clients.get(slug_of.get(event_id, ""), 0))
     _latency_line("service write (transaction + commit) only", committed_after)
+    _latency_line("  of which: commit -> broker (outbox relay)", to_broker)
+    _latency_line("  of which: broker -> WebSocket receive (bridge, layer, web)", from_broker)
     _latency_line("service write -> WebSocket receive (every client)", latencies)
     figure(f"events written per second (offered {rate:.0f}/s)", written / write_seconds, "events/s")
     figure("deliveries received / expected", len(received) / max(expected_deliveries, 1) * 100, "%")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -66,7 +67,20 @@ def new_client(identifier: str, *, manual_ack: bool = False, reconnect_on_failur
     client.connect_timeout = settings.MQTT_CONNECT_TIMEOUT_SECONDS
     if broker_address().tls:
         client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    client.on_socket_open = no_delay
     return client
+
+
+def no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
+    """Send each small MQTT packet at once (on every connection, reconnections included).
+
+    With Nagle's algorithm a PUBLISH or PUBACK written while an earlier one is still
+    unacknowledged waits for the peer's delayed ACK: about 40 ms, the live feed's tail.
+    """
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        logger.debug("TCP_NODELAY not available on the MQTT socket", exc_info=True)
 
 
 class ConnectWaiter:
