@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.runtime import freeze_startup_objects  # noqa: E402
 from config.security import limit_request_body  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 from tenants.asgi import TenantWebSocketMiddleware  # noqa: E402
@@ -22,3 +23,4 @@ application = ProtocolTypeRouter(
         "websocket": TenantWebSocketMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+freeze_startup_objects()

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from config.runtime import freeze_startup_objects
 from messaging.bridge import Bridge
 
 
@@ -21,6 +22,7 @@ class Command(BaseCommand):
                             help="touched every few seconds, for container health checks")
 
     def handle(self, *args: object, **options: Any) -> None:
+        freeze_startup_objects()
         def ready() -> None:
             self.stdout.write("mqtt_bridge: subscribed to org/+/#")
             self.stdout.flush()

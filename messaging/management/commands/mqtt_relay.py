@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from config.runtime import freeze_startup_objects
 from messaging.relay import OutboxRelay
 
 
@@ -23,6 +24,7 @@ class Command(BaseCommand):
                             help="touched every cycle, for container health checks")
 
     def handle(self, *args: object, **options: Any) -> None:
+        freeze_startup_objects()
         def ready() -> None:
             self.stdout.write("mqtt_relay: running")
             self.stdout.flush()
