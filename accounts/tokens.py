@@ -160,6 +160,9 @@ def issue_pair(*, user: User, tenant: Tenant, sid: str | None = None) -> TokenPa
         expires_at=datetime_from_epoch(refresh["exp"]),
     )
     access = refresh.access_token
+    # simplejwt dates the access token's `exp` from the refresh token's creation but its `iat`
+    # from its own: across a second boundary the pair would claim a 14:59 lifetime.
+    access.set_iat(at_time=refresh.current_time)
     return TokenPair(access=str(access), refresh=str(refresh), access_expires_at=datetime_from_epoch(access["exp"]),
                      refresh_expires_at=datetime_from_epoch(refresh["exp"]), sid=refresh["sid"])
 

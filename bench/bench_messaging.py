@@ -104,6 +104,43 @@ def raw_mosquitto(rate: float, seconds: float, payload_size: int) -> None:
     figure("raw Mosquitto messages received per second", len(latencies) / elapsed, "msg/s")
 
 
+def _cpu_by_role(roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each role's process trees, and by the services (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, str, float]] = {}  # pid -> (parent, command, cpu seconds)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        command = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        stats[int(entry)] = (int(fields[1]), command, (int(fields[11]) + int(fields[12])) / tick)
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _command, _cpu) in stats.items():
+        children.setdefault(parent, []).append(pid)
+
+    services = ("postgres", "redis-server", "mosquitto")
+    separate = {pid for pids in roots.values() for pid in pids}
+
+    def tree(pid: int) -> list[int]:
+        """The process and its descendants, leaving out other roles' roots and the services."""
+        found, todo = [], [pid]
+        while todo:
+            current = todo.pop()
+            found.append(current)
+            todo += [c for c in children.get(current, []) if c not in separate and stats[c][1] not in services]
+        return found
+
+    usage = {role: sum(stats[p][2] for root in pids for p in tree(root) if p in stats) for role, pids in roots.items()}
+    for service in services:
+        usage[service] = sum(cpu for _parent, command, cpu in stats.values() if command == service)
+    return usage
+
+
 def _broker_tap(arrivals: dict[str, float]) -> Any:
     """A platform subscriber on every organization's events: when each event reached the broker."""
     import paho.mqtt.client as paho
@@ -182,9 +219,10 @@ def run() -> None:
         try:
             print(f"  -- {n_clients} clients ({n_clients // len(orgs)} per organization: every event fans out to "
                   f"each of them)", flush=True)
-            asyncio.run(_service_path(orgs, n_clients, rate, seconds, port, SUBPROTOCOL))
+            pids = {"web": web.process.pid, "bridge": bridge.process.pid, "relay": relay.process.pid}
+            asyncio.run(_service_path(orgs, n_clients, rate, seconds, port, SUBPROTOCOL, pids))
             print(f"  -- {len(orgs)} clients (one per organization: the pipeline without the fan-out)", flush=True)
-            asyncio.run(_service_path(orgs, len(orgs), rate, seconds, port, SUBPROTOCOL))
+            asyncio.run(_service_path(orgs, len(orgs), rate, seconds, port, SUBPROTOCOL, pids))
         finally:
             for process in (relay, bridge, web):
                 process.stop()
@@ -234,7 +272,7 @@ def _client_process(assignments: list[tuple[str, str]], port: int, subprotocol: 
 
 
 async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: float, seconds: float, port: int,
-                        subprotocol: str) -> None:
+                        subprotocol: str, pids: dict[str, int]) -> None:
     import multiprocessing
 
     from django.db import connection, connections, transaction
@@ -294,9 +332,13 @@ async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: 
         finally:
             connections.close_all()
 
+    roots = {**{name: [pid] for name, pid in pids.items()}, "bench clients": [p.pid for p in procs if p.pid],
+             "bench writers": [os.getpid()]}
+    cpu_before = _cpu_by_role(roots)
     started = time.perf_counter()
     written = sum(await asyncio.gather(*(asyncio.to_thread(write, k) for k in range(writers))))
     write_seconds = time.perf_counter() - started
+    cpu_after = _cpu_by_role(roots)
     expected_deliveries = sum(per_tenant_clients[slug_of[e]] for e in written_at)
     deadline = time.perf_counter() + 60
     while sum(counts[:]) < expected_deliveries and time.perf_counter() < deadline:
@@ -321,6 +363,10 @@ async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: 
     _latency_line("  of which: broker -> WebSocket receive (bridge, layer, web)", from_broker)
     _latency_line("service write -> WebSocket receive (every client)", latencies)
     figure(f"events written per second (offered {rate:.0f}/s)", written / write_seconds, "events/s")
+    busy = {role: (cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0)) / write_seconds * 100 for role in cpu_after}
+    print("  CPU while writing (% of one core): " + ", ".join(
+        f"{role} {share:.0f}" for role, share in sorted(busy.items(), key=lambda kv: -kv[1])) +
+        f"; all {sum(busy.values()):.0f} of {100 * (os.cpu_count() or 1)}", flush=True)
     figure("deliveries received / expected", len(received) / max(expected_deliveries, 1) * 100, "%")
     figure("events delivered to all their clients, per second", fully / span, "events/s")
     figure("WebSocket messages delivered per second", len(received) / span, "msg/s")

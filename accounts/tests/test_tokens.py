@@ -238,3 +238,23 @@ def test_missing_credentials_is_401_with_a_bearer_challenge(client_a):
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_pair_issued_across_a_second_boundary_keeps_its_lifetimes(tenant_a, monkeypatch):
+    """The access token is dated from the pair's one instant, even when the clock ticks in between."""
+    from datetime import timedelta
+
+    from rest_framework_simplejwt import tokens as simplejwt_tokens
+
+    from accounts.tokens import issue_pair
+
+    user = make_member(tenant_a, "developer", email="ticking@acme.test")
+    start = simplejwt_tokens.aware_utcnow().replace(microsecond=999_000)
+    ticks = iter(start + timedelta(seconds=n) for n in range(10))  # each token created a second later
+    monkeypatch.setattr(simplejwt_tokens, "aware_utcnow", lambda: next(ticks))
+    with schema_context(tenant_a.schema_name):
+        pair = issue_pair(user=user, tenant=tenant_a)
+    access, refresh = claims_of(pair.access), claims_of(pair.refresh)
+    assert access["iat"] == refresh["iat"]
+    assert access["exp"] - access["iat"] == 15 * 60
+    assert refresh["exp"] - refresh["iat"] == 7 * 24 * 3600
