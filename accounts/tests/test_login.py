@@ -13,6 +13,7 @@ from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD, make_member
+from config.testing.windows import start_in_fresh_window
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +77,7 @@ def test_lockout_after_five_failures_and_unlock_after_the_window(tenant_a, tenan
 
 def test_login_is_throttled_per_account_with_retry_after(tenant_a, api, settings):
     settings.ACCOUNTS_LOGIN_RATE_ACCOUNT = "3/60"
+    start_in_fresh_window(60)
     settings.AXES_FAILURE_LIMIT = 100
     for _ in range(3):
         assert login(api, "target@acme.test", "Wrong-password-1").status_code == 401
@@ -89,6 +91,7 @@ def test_login_is_throttled_per_account_with_retry_after(tenant_a, api, settings
 
 def test_login_is_throttled_per_ip(tenant_a, api, settings):
     settings.ACCOUNTS_LOGIN_RATE_IP = "4/60"
+    start_in_fresh_window(60)
     for i in range(4):
         assert login(api, f"user{i}@acme.test", "Wrong-password-1").status_code == 401
     throttled = login(api, "user9@acme.test", "Wrong-password-1")

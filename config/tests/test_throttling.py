@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -10,6 +9,7 @@ from django.test import Client
 
 from audit.tests.helpers import member_client
 from config.api.throttling import parse_rate
+from config.testing.windows import start_in_fresh_window
 
 pytestmark = pytest.mark.django_db
 
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.django_db
 def low_rates(settings):
     rates = {"ip": "4/min", "user": "3/min", "api_key": "2/min", "audit_export": "1/hour"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    # Windows are fixed (aligned on the clock): a test that straddles a minute boundary would
-    # see its count start again. Start each test with at least 15 s of the minute left.
-    left = 60 - time.time() % 60
-    if left < 15:
-        time.sleep(left + 0.05)
+    start_in_fresh_window(60)
     return rates
 
 
