@@ -132,7 +132,7 @@ class _Child:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PROJECT_ROOT, os.environ.get("PYTHONPATH")]))}
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "scanning.analyzers.parallel"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env, cwd=_PROJECT_ROOT, preexec_fn=_end_with_parent(), close_fds=True)
+            env=env, cwd=_PROJECT_ROOT, preexec_fn=end_with_parent(), close_fds=True)
         return cls(process)
 
     def run(self, func: Callable[[list[Any]], list[Any]], batch: list[Any]) -> list[Any]:
@@ -152,7 +152,8 @@ class _Child:
                 pipe.close()
 
 
-def _end_with_parent() -> Callable[[], None] | None:
+def end_with_parent() -> Callable[[], None] | None:
+    """A preexec hook asking Linux to SIGTERM the child when the process that started it dies."""
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child must not load libraries
