@@ -54,7 +54,7 @@ def test_delete_retries_when_postgres_breaks_a_deadlock_with_a_reader(live_tenan
     with django_db_blocker.unblock():
         connection.set_schema_to_public()
         with connection.cursor() as cursor:
-            cursor.execute("SET deadlock_timeout = '2s'")
+            cursor.execute("SET deadlock_timeout = '4s'")  # time enough for the reader to close the cycle
             cursor.execute("SELECT pg_backend_pid()")
             dropper_pid = cursor.fetchone()[0]
         reader = threading.Thread(target=_reader_that_deadlocks_with_the_drop, args=(schema, dropper_pid, outcome))

@@ -18,7 +18,7 @@ from scanning.tests.analyzers.test_malicious import MALICIOUS
 
 def _pid_of(batch: list[tuple[int, int]]) -> list[tuple[int, int]]:
     # Slow in the caller, so that a child surely starts before the caller has done everything.
-    time.sleep(0.2 if any(parent == os.getpid() for _item, parent in batch) else 0.01)
+    time.sleep(0.5 if any(parent == os.getpid() for _item, parent in batch) else 0.01)
     return [(item, os.getpid()) for item, _parent in batch]
 
 
