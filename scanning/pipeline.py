@@ -99,12 +99,12 @@ def build_context(path: Path, fmt: ArtifactFormat, sandbox: Path, *, name: str =
         files=extracted.files, metadata=metadata, artifact_name=filename or path.name, sha256=sha256,
         size=size if size is not None else path.stat().st_size, artifact_format=fmt.key, links=extracted.links,
         analysis_processes=_analysis_processes(),
-        parallel_min_bytes=int(getattr(settings, "SCANNING_PARALLEL_MIN_MB", 1) * 1024 * 1024),
+        parallel_min_bytes=int(settings.SCANNING_PARALLEL_MIN_MB * 1024 * 1024),
     )
 
 
 def _analysis_processes() -> int:
-    configured = int(getattr(settings, "SCANNING_ANALYSIS_PROCESSES", 0))
+    configured = settings.SCANNING_ANALYSIS_PROCESSES
     return configured if configured > 0 else min(os.cpu_count() or 1, 4)
 
 

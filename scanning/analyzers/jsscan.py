@@ -759,7 +759,7 @@ class JsScan:
                     self.add("MAL-UNICODE-002", tok.line, f"link whose host name mixes scripts: {match.group(0)[:100]}")
 
     def _check_obfuscator(self) -> None:
-        names = [t for t in self.t if t[0] == NAME and t[1].startswith("_0x") and OBFUSCATOR_NAME.match(t[1])] \
+        names = [t for t in self.t if t[0] == NAME and OBFUSCATOR_NAME.match(t[1])] \
             if any(name.startswith("_0x") for name in self.names) else []
         distinct = {t.value for t in names}
         if len(distinct) >= 8 and len(names) >= 40:

@@ -181,7 +181,7 @@ class MaliciousCodeAnalyzer:
             if minified is not None:
                 minified_js[f.path] = minified
             if hits:
-                findings += self._drafts(f, read_text(f.abs_path, ctx.max_file_bytes), hits)
+                findings += self._drafts(f, ctx.read_text(f), hits)
         findings += self._misplaced_minified(ctx, js_files, minified_js)
         return findings
 
