@@ -4,22 +4,34 @@ Runs the real processes (uvicorn, `mqtt_bridge`, `mqtt_relay`) against the bench
 private Mosquitto, opens BENCH_MSG_CLIENTS WebSockets (default 200) spread over BENCH_MSG_TENANTS
 organizations (default 10), and writes events through `publish_event` (one committed transaction
 each, round-robin over the organizations) at BENCH_MSG_RATE per second (default 200) for
-BENCH_MSG_SECONDS (default 15), from BENCH_MSG_WRITERS threads (default 4, as several web and
-worker processes would). The WebSocket clients run in BENCH_MSG_CLIENT_PROCESSES processes
-(default 2) so they share no interpreter lock with the writers; uvicorn runs BENCH_MSG_WEB_WORKERS
-worker processes (default 2). Latency = from the start of the service's write to each client's
+BENCH_MSG_SECONDS (default 15). Latency = from the start of the service's write to each client's
 receipt (every event reaches every client of its organization). The raw reference is a paho
 publisher and subscriber (QoS 1, same payload size, same rate) on the same broker, in the same run;
 a second pass with one client per organization shows the pipeline without the fan-out.
+
+The load generator stays out of the platform's way as far as one machine allows:
+- writers are BENCH_MSG_WRITERS separate processes (default 4), as the web and worker processes
+  that write events are, each on its share of one schedule; threads would queue on one
+  interpreter lock and count that wait as write latency;
+- the WebSocket clients, which stand for browsers on other machines, run in
+  BENCH_MSG_CLIENT_PROCESSES processes (default 2) with a minimal RFC 6455 client on uvloop, so
+  receiving 4,000 frames/s costs the machine as little as possible;
+- a tap subscriber in its own process notes when each event reached the broker, splitting the
+  latency into commit -> broker (the relay) and broker -> WebSocket (bridge, channel layer, web).
+uvicorn runs BENCH_MSG_WEB_WORKERS worker processes (default 2). Each role's CPU while writing is
+printed. BENCH_MSG_SAMPLES=<path> also writes every raw timestamp to <path>.<clients>.json.
 Nothing is asserted; the target (p99 <= 25 ms) is printed beside the figures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
+import hashlib
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -42,12 +54,15 @@ def _latency_line(title: str, seconds: list[float]) -> None:
           f"p99={percentile(ms, 99):8.2f}ms max={max(ms):8.2f}ms   [target {TARGET}]", flush=True)
 
 
-def _paced(rate: float, seconds: float) -> Any:
-    """Yield at `rate` per second for `seconds` (absolute schedule: no drift)."""
+def _paced(rate: float, seconds: float, start: float | None = None, *, share: int = 0, shares: int = 1) -> Any:
+    """Yield the slots of a schedule at `rate` per second for `seconds` from `start` (absolute: no drift).
+
+    `start` is a time.perf_counter() value (CLOCK_MONOTONIC, shared by every process here); with
+    `shares`, only every `shares`-th slot from `share` is yielded (and waited for).
+    """
     interval = 1.0 / rate
-    start = time.perf_counter()
-    count = int(rate * seconds)
-    for i in range(count):
+    start = time.perf_counter() if start is None else start
+    for i in range(share, int(rate * seconds), shares):
         delay = start + i * interval - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
@@ -141,36 +156,6 @@ def _cpu_by_role(roots: dict[str, list[int]]) -> dict[str, float]:
     return usage
 
 
-def _broker_tap(arrivals: dict[str, float]) -> Any:
-    """A platform subscriber on every organization's events: when each event reached the broker."""
-    import paho.mqtt.client as paho
-    from django.conf import settings
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from messaging.mqtt import broker_address, no_delay
-
-    address = broker_address()
-    subscribed = threading.Event()
-
-    def on_message(client: Any, userdata: Any, message: Any) -> None:
-        now = time.perf_counter()
-        try:
-            arrivals[json.loads(message.payload)["id"]] = now
-        except (ValueError, KeyError, TypeError):
-            pass
-
-    tap = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-tap-{uuid.uuid4().hex[:6]}", protocol=paho.MQTTv5)
-    tap.username_pw_set(settings.MQTT_USERNAME, settings.MQTT_PASSWORD)
-    tap.on_socket_open = no_delay
-    tap.on_message = on_message
-    tap.on_subscribe = lambda *args: subscribed.set()
-    tap.connect(address.host, address.port)
-    tap.loop_start()
-    tap.subscribe("org/+/events/#", qos=0)
-    subscribed.wait(10)
-    return tap
-
-
 def run() -> None:
     from django.core.management import call_command
     from django.db import connection
@@ -220,70 +205,236 @@ def run() -> None:
             print(f"  -- {n_clients} clients ({n_clients // len(orgs)} per organization: every event fans out to "
                   f"each of them)", flush=True)
             pids = {"web": web.process.pid, "bridge": bridge.process.pid, "relay": relay.process.pid}
-            asyncio.run(_service_path(orgs, n_clients, rate, seconds, port, SUBPROTOCOL, pids))
+            _service_path(orgs, n_clients, rate, seconds, port, SUBPROTOCOL, pids)
             print(f"  -- {len(orgs)} clients (one per organization: the pipeline without the fan-out)", flush=True)
-            asyncio.run(_service_path(orgs, len(orgs), rate, seconds, port, SUBPROTOCOL, pids))
+            _service_path(orgs, len(orgs), rate, seconds, port, SUBPROTOCOL, pids)
         finally:
             for process in (relay, bridge, web):
                 process.stop()
         print(f"  (process logs in {log_dir})", flush=True)
 
 
-def _client_process(assignments: list[tuple[str, str]], port: int, subprotocol: str, ready: Any, stop: Any,
-                    counts: Any, slot: int, results: Any) -> None:
-    """WebSocket clients in their own process (no GIL shared with the writers): receipt times of events."""
-    from websockets.asyncio.client import connect
 
-    received: list[tuple[str, float]] = []
+# --- The load generator's processes (spawned: no state shared with this one) -----------------------
 
-    async def main() -> None:
-        sockets = []
-        for host, token in assignments:
-            socket = await connect(f"ws://{host}:{port}/ws/events/", host="127.0.0.1", port=port, proxy=None,
-                                   subprotocols=[subprotocol, token], max_queue=None, compression=None)
-            welcome = json.loads(await socket.recv())
-            if welcome.get("type") != "welcome":
-                raise RuntimeError(f"not welcomed: {welcome}")
-            sockets.append(socket)
-        # These processes stand in for 200 browsers: a collector pause here is not the platform's.
-        gc.collect()
-        gc.freeze()
-        ready.put(slot)
+def _child_django() -> None:
+    """Django in a spawned child: the environment bench.common set up is inherited."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import django
 
-        async def reader(socket: Any) -> None:
-            async for raw in socket:
-                now = time.perf_counter()  # CLOCK_MONOTONIC: comparable with the writers' process
-                message = json.loads(raw)
-                if message.get("type") == "event":
-                    received.append((message["event"]["id"], now))
-
-        async def progress() -> None:
-            while not stop.is_set():
-                counts[slot] = len(received)
-                await asyncio.sleep(0.2)
-            counts[slot] = len(received)
-            for socket in sockets:
-                await socket.close()
-
-        await asyncio.gather(progress(), *(reader(s) for s in sockets), return_exceptions=True)
-
-    asyncio.run(main())
-    results.put(received)
+    django.setup()
 
 
-async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: float, seconds: float, port: int,
-                        subprotocol: str, pids: dict[str, int]) -> None:
-    import multiprocessing
-
-    from django.db import connection, connections, transaction
+def _writer_process(orgs: list[tuple[str, str]], worker: int, writers: int, rate: float, seconds: float,
+                    ready: Any, go: Any, results: Any) -> None:
+    """Every `writers`-th event of the shared schedule, written as a service in its own process would."""
+    _child_django()
+    from django.db import connection, transaction
     from django_tenants.utils import schema_context
 
     from messaging.events import publish_event
+    from tenants.models import Tenant
 
-    written_at: dict[str, float] = {}
-    committed_at: dict[str, float] = {}
-    committed_after: list[float] = []
-    slug_of: dict[str, str] = {}
+    tenants = [(Tenant.objects.get(schema_name=slug), user_id) for slug, user_id in orgs]
+    connection.ensure_connection()
+    gc.collect()
+    gc.freeze()
+    ready.put(worker)
+    start = go.get()
+    samples: list[tuple[str, str, float, float]] = []  # (event id, organization, started, committed)
+    for i in _paced(rate, seconds, start, share=worker, shares=writers):
+        tenant, user_id = tenants[i % len(tenants)]
+        scan = str(uuid.uuid4())
+        started = time.perf_counter()
+        with schema_context(tenant.schema_name), transaction.atomic():
+            event = publish_event(tenant=tenant, type="scan.completed", subject=scan,
+                                  data={"scan_id": scan, "submitted_by": user_id, "status": "completed",
+                                        "score": 8.5})
+        samples.append((str(event.id), tenant.schema_name, started, time.perf_counter()))
+    connection.close()
+    results.put(samples)
+
+
+def _tap_process(host: str, port: int, username: str, password: str, ready: Any, stop: Any, results: Any) -> None:
+    """A platform subscriber on every organization's events: when each event reached the broker."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from messaging.mqtt import no_delay  # needs no settings
+
+    arrivals: dict[str, float] = {}
+    subscribed = threading.Event()
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        now = time.perf_counter()
+        try:
+            arrivals[json.loads(message.payload)["id"]] = now
+        except (ValueError, KeyError, TypeError):
+            pass
+
+    tap = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-tap-{uuid.uuid4().hex[:6]}",
+                      protocol=paho.MQTTv5)
+    tap.username_pw_set(username, password)
+    tap.on_socket_open = no_delay
+    tap.on_message = on_message
+    tap.on_subscribe = lambda *args: subscribed.set()
+    tap.connect(host, port)
+    tap.subscribe("org/+/events/#", qos=0)
+    tap.loop_start()
+    subscribed.wait(10)
+    ready.put("tap")
+    stop.wait()
+    tap.disconnect()
+    tap.loop_stop()
+    results.put(arrivals)
+
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class _LeanClient(asyncio.Protocol):
+    """Just enough RFC 6455 to stand for a browser: handshake, text frames, ping -> pong, close.
+
+    Each event's receipt time is taken when its bytes arrive, before any decoding.
+    """
+
+    def __init__(self, host: str, token: str, subprotocol: str, index: int,
+                 received: list[tuple[str, float, int]]) -> None:
+        self.host, self.token, self.subprotocol, self.index = host, token, subprotocol, index
+        self.received = received
+        self.key = base64.b64encode(os.urandom(16))
+        self.buffer = b""
+        self.upgraded = False
+        self.transport: Any = None
+        loop = asyncio.get_running_loop()
+        self.welcomed: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(b"GET /ws/events/ HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                        b"Sec-WebSocket-Protocol: %s, %s\r\n\r\n"
+                        % (self.host.encode(), self.key, self.subprotocol.encode(), self.token.encode()))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for future in (self.welcomed, self.closed):
+            if not future.done():
+                future.set_exception(ConnectionError(f"client {self.index}: connection lost ({exc})"))
+
+    def _fail(self, reason: str) -> None:
+        if not self.welcomed.done():
+            self.welcomed.set_exception(RuntimeError(f"client {self.index}: {reason}"))
+        self.transport.close()
+
+    def _send_frame(self, opcode: int, payload: bytes = b"") -> None:
+        mask = os.urandom(4)  # client frames are masked (RFC 6455, 5.3); payloads here are short
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self) -> None:
+        if not self.transport.is_closing():
+            self._send_frame(0x8, (1000).to_bytes(2, "big"))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()  # CLOCK_MONOTONIC: comparable with the writers' processes
+        buffer = self.buffer + data
+        if not self.upgraded:
+            head, sep, rest = buffer.partition(b"\r\n\r\n")
+            if not sep:
+                self.buffer = buffer
+                return
+            lines = head.split(b"\r\n")
+            headers = dict(line.split(b": ", 1) for line in lines[1:] if b": " in line)
+            accept = base64.b64encode(hashlib.sha1(self.key + WS_GUID).digest())  # noqa: S324 - the protocol's
+            if not lines[0].startswith(b"HTTP/1.1 101") or headers.get(b"Sec-WebSocket-Accept") != accept:
+                self._fail(f"upgrade refused: {lines[0]!r}")
+                return
+            self.upgraded = True
+            buffer = rest
+        offset, size = 0, len(buffer)
+        while size - offset >= 2:
+            first, second = buffer[offset], buffer[offset + 1]
+            length, header = second & 0x7F, 2
+            if length == 126:
+                if size - offset < 4:
+                    break
+                length, header = int.from_bytes(buffer[offset + 2:offset + 4], "big"), 4
+            elif length == 127:
+                if size - offset < 10:
+                    break
+                length, header = int.from_bytes(buffer[offset + 2:offset + 10], "big"), 10
+            if size - offset < header + length:
+                break
+            payload = buffer[offset + header:offset + header + length]
+            offset += header + length
+            opcode = first & 0x0F
+            if not first & 0x80:
+                self._fail("fragmented frame (the server sends whole messages)")
+                return
+            if opcode == 0x1:
+                self._on_text(payload, now)
+            elif opcode == 0x9:
+                self._send_frame(0xA, payload)
+            elif opcode == 0x8:
+                self.transport.close()
+                if not self.closed.done():
+                    self.closed.set_result(None)
+                return
+        self.buffer = buffer[offset:]
+
+    def _on_text(self, payload: bytes, now: float) -> None:
+        message = json.loads(payload)
+        kind = message.get("type")
+        if kind == "event":
+            self.received.append((message["event"]["id"], now, self.index))
+        elif kind == "welcome" and not self.welcomed.done():
+            self.welcomed.set_result(None)
+        elif not self.welcomed.done():
+            self._fail(f"not welcomed: {message}")
+
+
+def _client_process(assignments: list[tuple[str, str]], port: int, subprotocol: str, slot: int, ready: Any,
+                    stop: Any, counts: Any, results: Any) -> None:
+    """WebSocket clients in their own process: receipt times of events."""
+    import uvloop
+
+    received: list[tuple[str, float, int]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        clients = []
+        for k, (host, token) in enumerate(assignments):
+            index = slot * 1000 + k
+            _transport, client = await loop.create_connection(
+                lambda host=host, token=token, index=index: _LeanClient(host, token, subprotocol, index, received),
+                "127.0.0.1", port)
+            await asyncio.wait_for(client.welcomed, 30)
+            clients.append(client)
+        # These processes stand for 200 browsers: a collector pause here is not the platform's.
+        gc.collect()
+        gc.freeze()
+        ready.put(slot)
+        while not stop.is_set():
+            counts[slot] = len(received)
+            await asyncio.sleep(0.2)
+        counts[slot] = len(received)
+        for client in clients:
+            client.close()
+        await asyncio.wait([asyncio.ensure_future(c.closed) for c in clients], timeout=5)
+
+    uvloop.run(main())
+    results.put(received)
+
+
+def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: float, seconds: float, port: int,
+                  subprotocol: str, pids: dict[str, int]) -> None:
+    import multiprocessing
+
+    from django.conf import settings
+
+    from messaging.mqtt import broker_address
+
     per_tenant_clients: dict[str, int] = {}
     assignments: list[tuple[str, str]] = []
     for i in range(n_clients):
@@ -291,78 +442,70 @@ async def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: 
         per_tenant_clients[tenant.schema_name] = per_tenant_clients.get(tenant.schema_name, 0) + 1
         assignments.append((tenant.primary_host, token))
 
-    n_procs = max(1, min(int(os.environ.get("BENCH_MSG_CLIENT_PROCESSES", "2")), n_clients))
     ctx = multiprocessing.get_context("spawn")
-    ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    counts = ctx.Array("l", n_procs)
-    procs = [ctx.Process(target=_client_process, daemon=True,
-                         args=(assignments[k::n_procs], port, subprotocol, ready, stop, counts, k, results))
-             for k in range(n_procs)]
-    for proc in procs:
-        proc.start()
-    for _ in procs:
-        await asyncio.to_thread(ready.get, True, 120)
-
+    n_procs = max(1, min(int(os.environ.get("BENCH_MSG_CLIENT_PROCESSES", "2")), n_clients))
     writers = int(os.environ.get("BENCH_MSG_WRITERS", "4"))
-    at_broker: dict[str, float] = {}
-    tap = _broker_tap(at_broker)
+    ready, results, stop, go = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Queue()
+    tap_results, writer_results = ctx.Queue(), ctx.Queue()
+    counts = ctx.Array("l", n_procs)
+    clients = [ctx.Process(target=_client_process, daemon=True,
+                           args=(assignments[k::n_procs], port, subprotocol, k, ready, stop, counts, results))
+               for k in range(n_procs)]
+    address = broker_address()
+    tap = ctx.Process(target=_tap_process, daemon=True, args=(
+        address.host, address.port, settings.MQTT_USERNAME, settings.MQTT_PASSWORD, ready, stop, tap_results))
+    org_ids = [(tenant.schema_name, str(user.pk)) for tenant, user, _token in orgs]
+    writer_procs = [ctx.Process(target=_writer_process, daemon=True,
+                                args=(org_ids, k, writers, rate, seconds, ready, go, writer_results))
+                    for k in range(writers)]
+    for proc in (*clients, tap, *writer_procs):
+        proc.start()
+    for _ in (*clients, tap, *writer_procs):
+        ready.get(True, 120)
 
-    def write(worker: int) -> int:
-        """Every `writers`-th event of the schedule, as a service in its own process would."""
-        count = 0
-        try:
-            for i in _paced(rate, seconds):
-                if i % writers != worker:
-                    continue
-                tenant, user, _token = orgs[i % len(orgs)]
-                scan = str(uuid.uuid4())
-                started = time.perf_counter()
-                with schema_context(tenant.schema_name), transaction.atomic():
-                    event = publish_event(tenant=tenant, type="scan.completed", subject=scan,
-                                          data={"scan_id": scan, "submitted_by": str(user.pk),
-                                                "status": "completed", "score": 8.5})
-                committed = time.perf_counter()
-                committed_after.append(committed - started)
-                written_at[str(event.id)] = started
-                committed_at[str(event.id)] = committed
-                slug_of[str(event.id)] = tenant.schema_name
-                count += 1
-            connection.set_schema_to_public()
-            return count
-        finally:
-            connections.close_all()
-
-    roots = {**{name: [pid] for name, pid in pids.items()}, "bench clients": [p.pid for p in procs if p.pid],
-             "bench writers": [os.getpid()]}
+    roots = {**{name: [pid] for name, pid in pids.items()}, "bench clients": [p.pid for p in clients if p.pid],
+             "bench writers": [p.pid for p in writer_procs if p.pid], "bench tap": [tap.pid] if tap.pid else []}
     cpu_before = _cpu_by_role(roots)
-    started = time.perf_counter()
-    written = sum(await asyncio.gather(*(asyncio.to_thread(write, k) for k in range(writers))))
+    started = time.perf_counter() + 0.2
+    for _ in writer_procs:
+        go.put(started)
+    written: list[tuple[str, str, float, float]] = []
+    for _ in writer_procs:
+        written.extend(writer_results.get(True, seconds + 120))
     write_seconds = time.perf_counter() - started
     cpu_after = _cpu_by_role(roots)
-    expected_deliveries = sum(per_tenant_clients[slug_of[e]] for e in written_at)
-    deadline = time.perf_counter() + 60
-    while sum(counts[:]) < expected_deliveries and time.perf_counter() < deadline:
-        await asyncio.sleep(0.1)
-    stop.set()
-    received: list[tuple[str, float]] = []
-    for _ in procs:
-        received.extend(await asyncio.to_thread(results.get, True, 60))
-    for proc in procs:
+    for proc in writer_procs:
         proc.join(10)
 
-    tap.disconnect()
-    tap.loop_stop()
-    latencies = [at - written_at[event_id] for event_id, at in received if event_id in written_at]
+    written_at = {event_id: at for event_id, _slug, at, _done in written}
+    committed_at = {event_id: done for event_id, _slug, _at, done in written}
+    slug_of = {event_id: slug for event_id, slug, _at, _done in written}
+    expected_deliveries = sum(per_tenant_clients[slug] for slug in slug_of.values())
+    deadline = time.perf_counter() + 60
+    while sum(counts[:]) < expected_deliveries and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    received: list[tuple[str, float, int]] = []
+    for _ in clients:
+        received.extend(results.get(True, 60))
+    at_broker: dict[str, float] = tap_results.get(True, 60)
+    for proc in (*clients, tap):
+        proc.join(10)
+
+    latencies = [at - written_at[event_id] for event_id, at, _client in received if event_id in written_at]
     to_broker = [at - committed_at[event_id] for event_id, at in at_broker.items() if event_id in committed_at]
-    from_broker = [at - at_broker[event_id] for event_id, at in received if event_id in at_broker]
-    span = (max(at for _e, at in received) - started) if received else float("nan")
-    complete = Counter(event_id for event_id, _at in received)
+    from_broker = [at - at_broker[event_id] for event_id, at, _client in received if event_id in at_broker]
+    span = (max(at for _e, at, _c in received) - started) if received else float("nan")
+    complete = Counter(event_id for event_id, _at, _c in received)
     fully = sum(1 for event_id, n in complete.items() if n >= per_tenant_clients.get(slug_of.get(event_id, ""), 0))
-    _latency_line("service write (transaction + commit) only", committed_after)
+    if os.environ.get("BENCH_MSG_SAMPLES"):
+        Path(f"{os.environ['BENCH_MSG_SAMPLES']}.{n_clients}.json").write_text(json.dumps({
+            "started": started, "written": written, "broker": at_broker, "received": received}))
+    _latency_line("service write (transaction + commit) only", [done - at for _e, _s, at, done in written])
     _latency_line("  of which: commit -> broker (outbox relay)", to_broker)
     _latency_line("  of which: broker -> WebSocket receive (bridge, layer, web)", from_broker)
     _latency_line("service write -> WebSocket receive (every client)", latencies)
-    figure(f"events written per second (offered {rate:.0f}/s)", written / write_seconds, "events/s")
+    figure(f"events written per second (offered {rate:.0f}/s)", len(written) / write_seconds, "events/s")
     busy = {role: (cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0)) / write_seconds * 100 for role in cpu_after}
     print("  CPU while writing (% of one core): " + ", ".join(
         f"{role} {share:.0f}" for role, share in sorted(busy.items(), key=lambda kv: -kv[1])) +

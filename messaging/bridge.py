@@ -3,9 +3,12 @@
 - A persistent MQTT v5 session (fixed client id, clean start off, session expiry),
   subscribed at QoS 1: while the bridge is away the broker keeps its messages.
 - Each message is acknowledged (manual PUBACK) only after it has been forwarded,
-  so a crash redelivers rather than loses it; paho reconnects with backoff.
+  so a crash redelivers rather than loses it; the connection is re-established
+  with backoff. The MQTT client runs on the bridge's event loop (no network
+  thread): a message and its PUBACK cost no hand-over between threads.
 - De-duplication on the event id (a Redis key per id with a TTL), namespaced by
-  organization so nobody can suppress another organization's events.
+  organization so nobody can suppress another organization's events; marking
+  the id seen and publishing to the group is one Redis round trip.
 - The group is `messaging.services.tenant_group(tenant.id)`, built from the
   organization's UUID, never from the slug in the topic.
 - Malformed, oversized, misaddressed or unknown-organization messages are counted
@@ -18,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ from paho.mqtt.properties import Properties
 
 from messaging import counters, dynsec, mqtt
 from messaging.events import EVENT_TYPE_RE, PROGRESS_TYPE, SPEC_VERSION, parse_topic
-from messaging.relay import Backoff
+from messaging.mqtt import Backoff, LoopDriver
 from messaging.services import tenant_group
 
 logger = logging.getLogger(__name__)
@@ -96,23 +98,20 @@ class Bridge:
         self.dedup_ttl = settings.MQTT_BRIDGE_DEDUP_TTL_SECONDS
         self._stop = asyncio.Event()
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
+        self._driver: LoopDriver | None = None
         self._generation = 0
-        self._gen_lock = threading.Lock()
         self._subscribed_once = False
         self._tenants: dict[str, TenantRef] = {}
         self._tenants_loaded = 0.0
-        self._redis: Any = None
         self._layer: Any = None
 
-    # -- MQTT side (paho's network thread) -----------------------------------------------
+    # -- MQTT side (paho callbacks, on the event loop) -------------------------------------
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
             logger.warning("bridge: broker refused the connection", extra={"reason": str(reason_code)})
             return
-        with self._gen_lock:
-            self._generation += 1
+        self._generation += 1
         logger.info("bridge connected", extra={"resumed": bool(getattr(flags, "session_present", False))})
         # Subscribing again on a resumed session is harmless and repairs a lost one.
         client.subscribe(SUBSCRIPTION, qos=1)
@@ -130,36 +129,31 @@ class Bridge:
             logger.warning("bridge: disconnected from the broker; reconnecting", extra={"reason": str(reason_code)})
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        with self._gen_lock:
-            generation = self._generation
-        item = Incoming(generation, message.mid, message.qos, message.topic, bytes(message.payload))
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        item = Incoming(self._generation, message.mid, message.qos, message.topic, bytes(message.payload))
+        self._queue.put_nowait(item)
 
-    def _start_mqtt(self) -> None:
+    def _start_mqtt(self) -> asyncio.Task[None]:
         client = mqtt.new_client(settings.MQTT_BRIDGE_CLIENT_ID, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = settings.MQTT_BRIDGE_SESSION_EXPIRY_SECONDS
         properties.ReceiveMaximum = 100
         address = mqtt.broker_address()
         client.connect_async(address.host, address.port, keepalive=settings.MQTT_KEEPALIVE_SECONDS,
                              clean_start=False, properties=properties)
-        client.loop_start()
         self._client = client
+        self._driver = LoopDriver(client)
+        return asyncio.create_task(self._driver.run(self._stop))
 
     def _ack(self, item: Incoming) -> None:
         if item.qos == 0 or self._client is None:
             return
-        with self._gen_lock:
-            current = self._generation
         # A message received on an earlier connection is redelivered by the broker on the
         # resumed session; its old packet id may now name another message: never ack it.
-        if item.generation == current:
+        if item.generation == self._generation:
             self._client.ack(item.mid, item.qos)
 
     # -- Organizations -------------------------------------------------------------------
@@ -212,16 +206,11 @@ class Bridge:
             message["feed"] = name
             if isinstance(body, dict) and isinstance(body.get("id"), str) and 0 < len(body["id"]) <= MAX_ID_LENGTH:
                 dedup_key = counters.redis_key("seen", slug, "feed", name, body["id"])
-        if dedup_key is not None:
-            first = await self._redis.set(dedup_key, b"1", nx=True, ex=self.dedup_ttl)
-            if not first:
-                return "duplicate"
-        try:
-            await self._layer.group_send(tenant_group(tenant.id), message)
-        except BaseException:
-            if dedup_key is not None:
-                await self._redis.delete(dedup_key)
-            raise
+        group = tenant_group(tenant.id)
+        if dedup_key is None:
+            await self._layer.group_send(group, message)
+        elif not await self._layer.group_send_once(group, message, key=dedup_key, ttl=self.dedup_ttl):
+            return "duplicate"
         return "forwarded"
 
     async def _consume(self) -> None:
@@ -262,14 +251,10 @@ class Bridge:
                 counters.flush()
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        """Stop the bridge (call on its event loop, e.g. from a signal handler)."""
+        self._stop.set()
 
     async def run(self) -> None:
-        import redis.asyncio as aioredis
-
-        self._loop = asyncio.get_running_loop()
-        self._redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
         self._layer = get_channel_layer()
         backoff = Backoff()
         while not self._stop.is_set():
@@ -283,14 +268,13 @@ class Bridge:
                     await asyncio.wait_for(self._stop.wait(), timeout=delay)
         if self._stop.is_set():
             return
-        self._start_mqtt()
+        network = self._start_mqtt()
         try:
             await asyncio.gather(self._consume(), self._housekeeping())
         finally:
-            client, self._client = self._client, None
-            if client is not None:
-                mqtt.close(client)
-            await self._redis.aclose()
+            self._stop.set()
+            await network
+            self._client = None
             counters.flush()
 
 

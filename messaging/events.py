@@ -2,8 +2,8 @@
 
 - `publish_event` writes a CloudEvents 1.0 envelope to the outbox in the caller's
   transaction; the relay (`manage.py mqtt_relay`) delivers it to MQTT at QoS 1
-  after commit, on `org/<slug>/events/<type>`. A NOTIFY sent in the same
-  transaction wakes the relay the moment it commits (and never if it rolls back).
+  after commit, on `org/<slug>/events/<type>`. A NOTIFY sent by the same statement
+  wakes the relay the moment the transaction commits (and never if it rolls back).
 - `publish_progress` sends a scan's progress tick straight to MQTT at QoS 0 on
   `org/<slug>/scans/<scan-id>/progress` (ticks are superseded by the next one;
   losing one is harmless). It never blocks the caller for long when the broker
@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
-from django_tenants.utils import schema_context
 
 from config.logging import request_id_var
 
@@ -128,6 +127,21 @@ def encode(envelope: dict[str, Any]) -> bytes:
 
 # --- Publishing --------------------------------------------------------------------
 
+def outbox_table(schema: str) -> str:
+    """An organization's outbox table, schema-qualified and quoted. Schema names come from the
+    tenants table (slugs match ^[a-z][a-z0-9_]{2,47}$); quoting keeps even a stray one an identifier."""
+    return '"' + schema.replace('"', '""') + '".messaging_outboxevent'
+
+
+# The row and the NOTIFY that wakes the relay (delivered at commit, dropped on rollback) in one
+# round trip. The table is schema-qualified, so the caller's search path does not matter.
+OUTBOX_INSERT_SQL = (
+    "WITH row AS (INSERT INTO {table} (id, type, topic, envelope, created_at, attempts, last_error) "
+    "VALUES (%s, %s, %s, %s::jsonb, %s, 0, '') RETURNING seq) "
+    "SELECT row.seq, pg_notify(%s, %s) FROM row"
+)
+
+
 def publish_event(*, tenant: Tenant, type: str, subject: str, data: dict[str, Any],
                   actor: Actor | None = None, correlation_id: str | None = None) -> OutboxEvent:
     """Queue a domain event (e.g. `scan.completed`) in the outbox, inside the caller's transaction.
@@ -140,15 +154,18 @@ def publish_event(*, tenant: Tenant, type: str, subject: str, data: dict[str, An
     if actor is not None:
         data = {**data, "actor": {"type": actor.type, "id": actor.id}}
     envelope = build_envelope(tenant=tenant, type=type, subject=subject, data=data, correlation_id=correlation_id)
-    # The row belongs in the organization's schema whatever schema the caller is in;
-    # switching the search path keeps it in the caller's transaction.
-    with schema_context(tenant.schema_name):
-        event = OutboxEvent.objects.create(
-            id=uuid.UUID(envelope["id"]), type=type, topic=event_topic(tenant.schema_name, type), envelope=envelope,
-        )
-        with connection.cursor() as cursor:
-            # Delivered by PostgreSQL at commit, dropped on rollback: wakes the relay at once.
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, tenant.schema_name])
+    event = OutboxEvent(id=uuid.UUID(envelope["id"]), type=type, topic=event_topic(tenant.schema_name, type),
+                        envelope=envelope, created_at=timezone.now())
+    # The driver's own cursor, on the caller's connection and so in its transaction: Django's
+    # would first re-issue the tenant search path, a round trip this statement does not need.
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+        cursor.execute(OUTBOX_INSERT_SQL.format(table=outbox_table(tenant.schema_name)),
+                       [event.id, event.type, event.topic, encode(envelope).decode(), event.created_at,
+                        NOTIFY_CHANNEL, tenant.schema_name])
+        event.seq = cursor.fetchone()[0]
+    event._state.adding = False
+    event._state.db = connection.alias
     return event
 
 

@@ -9,6 +9,9 @@ its local consumers. Messages are not stored: a process that is not subscribed a
 moment does not get them — the dashboard refetches state after a reconnect
 (docs/messaging.md), and the outbox keeps every domain event.
 
+`group_send_once` marks an id as seen and publishes in one Redis round trip (a script),
+so the bridge's de-duplication costs no second trip per message.
+
 Redis Pub/Sub ignores database numbers, so the prefix gets the database number of the
 first host: stacks sharing a Redis server on different databases stay apart. Hosts given
 as URLs get explicit socket timeouts (redis-py 8 defaults to 5 s reads).
@@ -21,6 +24,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
+
+# Publish only if the key was not set yet: SET NX EX and PUBLISH, atomically.
+PUBLISH_ONCE_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('PUBLISH', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
 
 SOCKET_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -71,3 +83,18 @@ class RedisChannelLayer(RedisPubSubChannelLayer):
             if len(self._decoded) > self.DECODED_CACHE_SIZE:
                 self._decoded.popitem(last=False)
         return dict(decoded)
+
+    async def group_send_once(self, group: str, message: dict[str, Any], *, key: str, ttl: int) -> bool:
+        """`group_send`, unless `key` was already marked (within `ttl` seconds): then False.
+
+        Both happen in one script on the group's Redis: no message is published without
+        its key being marked, and no key is marked for a message that was not published.
+        """
+        layer = self._get_layer()
+        group_channel = layer._get_group_channel_name(group)
+        shard = layer._get_shard(group_channel)
+        async with shard._lock:
+            shard._ensure_redis()
+            published = await shard._redis.eval(PUBLISH_ONCE_SCRIPT, 2, key, group_channel, int(ttl),
+                                                self.serialize(message))
+        return bool(published)

@@ -1,6 +1,8 @@
 """Connections to Gatehouse's Mosquitto with the platform's account (paho-mqtt 2.x, MQTT v5).
 
 - `broker_address()` / `new_client()` / `connect()` build and open a client.
+- `LoopDriver` runs a client's network I/O on an asyncio loop instead of a thread
+  (the bridge): no hand-over between threads for each message and its PUBACK.
 - `ProgressPublisher` is the per-process, lazily connected client that
   `messaging.events.publish_progress` uses for QoS 0 ticks: it never blocks the
   caller for more than a moment when the broker is down, and survives `fork()`
@@ -11,8 +13,11 @@ The password is never logged: errors name the broker address and the MQTT reason
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 import ssl
@@ -81,6 +86,108 @@ def no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):
         logger.debug("TCP_NODELAY not available on the MQTT socket", exc_info=True)
+
+
+class Backoff:
+    """Exponential delays with jitter: 0.5 s doubling to 30 s by default."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.initial, self.maximum = initial, maximum
+        self.current = initial
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.current * 2, self.maximum)
+        return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+
+    def reset(self) -> None:
+        self.current = self.initial
+
+
+class LoopDriver:
+    """A paho client whose network I/O runs on the running asyncio loop, not in a thread.
+
+    The socket is read when readable and written when paho has packets queued (paho's
+    external-loop callbacks); keepalive runs once a second; a lost connection is
+    re-established with backoff. Callbacks (on_connect, on_message...) run on the
+    loop, so they must not block.
+    """
+
+    def __init__(self, client: paho.Client, *, backoff: Backoff | None = None) -> None:
+        self.client = client
+        self.backoff = backoff or Backoff(initial=1.0)
+        self._loop = asyncio.get_running_loop()
+        self._lost = asyncio.Event()
+        client.on_socket_open = self._opened
+        client.on_socket_close = self._closed
+        client.on_socket_register_write = self._want_write
+        client.on_socket_unregister_write = self._written
+
+    def _opened(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        no_delay(client, userdata, sock)
+        self._loop.add_reader(sock, client.loop_read)
+
+    def _closed(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
+        self._lost.set()
+
+    def _want_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.add_writer(sock, client.loop_write)
+
+    def _written(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.remove_writer(sock)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep the client connected until `stop` is set; then disconnect cleanly."""
+        while not stop.is_set():
+            self._lost.clear()
+            try:
+                # A blocking TCP connect, bounded by client.connect_timeout; CONNECT/CONNACK
+                # then go through the loop like any other packet.
+                self.client.reconnect()
+            except (OSError, ValueError) as exc:
+                delay = self.backoff.next()
+                logger.warning("MQTT broker unreachable; retrying", extra={"broker": str(broker_address()),
+                                                                          "error": type(exc).__name__,
+                                                                          "retry_in": round(delay, 2)})
+                await _first_of(stop.wait(), timeout=delay)
+                continue
+            established = False
+            while not stop.is_set() and not self._lost.is_set():
+                self.client.loop_misc()
+                established = established or self.client.is_connected()
+                await _first_of(stop.wait(), self._lost.wait(), timeout=1.0)
+            if established:
+                self.backoff.reset()
+            if not stop.is_set():
+                await _first_of(stop.wait(), timeout=self.backoff.next())
+        await self.close()
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Send DISCONNECT (waiting briefly for it to leave) and close the socket."""
+        if self.client.socket() is None:
+            return
+        self.client.disconnect()
+        deadline = self._loop.time() + timeout
+        while self.client.want_write() and self.client.socket() is not None and self._loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        sock = self.client.socket()
+        if sock is not None:
+            self._loop.remove_reader(sock)
+            self._loop.remove_writer(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+async def _first_of(*awaitables: Any, timeout: float) -> None:
+    """Wait until one of `awaitables` finishes or `timeout` passes; cancel the rest."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 class ConnectWaiter:

@@ -23,8 +23,8 @@ Guarantees (see docs/messaging.md):
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -39,26 +39,13 @@ from django.utils import timezone
 from paho.mqtt.enums import MQTTErrorCode
 
 from messaging import counters, dynsec, mqtt
-from messaging.events import NOTIFY_CHANNEL
+from messaging.events import NOTIFY_CHANNEL, outbox_table
+from messaging.mqtt import Backoff
 
 logger = logging.getLogger(__name__)
 
 # pg_try_advisory_xact_lock(class, key): the class keeps our keys apart from anyone else's.
 ADVISORY_LOCK_CLASS = 0x4748  # "GH"
-
-
-class Backoff:
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
-        self.initial, self.maximum = initial, maximum
-        self.current = initial
-
-    def next(self) -> float:
-        delay = self.current
-        self.current = min(self.current * 2, self.maximum)
-        return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
-
-    def reset(self) -> None:
-        self.current = self.initial
 
 
 class BatchPublisher:
@@ -159,12 +146,6 @@ LEASE_AND_BATCH_SQL = (
 )
 
 
-def _table(schema: str) -> str:
-    """The outbox table of a schema, quoted. Schema names come from the tenants table (slugs
-    match ^[a-z][a-z0-9_]{2,47}$); quoting keeps even a stray name an identifier, never SQL."""
-    return '"' + schema.replace('"', '""') + '".messaging_outboxevent'
-
-
 def _results(cursor: Any) -> Iterator[list[tuple[Any, ...]]]:
     """The row sets of a multi-statement execute, skipping statements that return none."""
     while True:
@@ -179,65 +160,83 @@ def relay_cycle(schemas: Iterable[str], publisher: BatchPublisher, *, batch_size
     """One transaction: lease each organization, take its oldest pending rows, publish them all
     (each organization's in `seq` order) and mark the acknowledged prefix sent.
 
-    Three round trips to PostgreSQL whatever the number of organizations: the leases and
-    batches in one multi-statement query, the marks in another, and the commit.
+    Two round trips to PostgreSQL whatever the number of organizations: BEGIN with the leases
+    and batches in one multi-statement query, the marks with COMMIT in another. Called inside
+    a transaction of the caller's (a test, a shell), the cycle runs in a savepoint of it instead.
     """
     batch_size = batch_size or settings.OUTBOX_RELAY_BATCH_SIZE
     schemas = list(schemas)
-    result = CycleResult()
     if not schemas:
-        return result
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Marking rows sent need not wait for the disk: were a mark lost in a crash, the rows
-        # would be published again, which consumers already tolerate (they dedupe on id).
-        statements = ["SET LOCAL synchronous_commit TO OFF"]
-        params: list[Any] = []
-        for schema in schemas:
-            table = _table(schema)  # the only interpolation: a quoted identifier
-            statements.append(LEASE_AND_BATCH_SQL.format(table=table))
-            params += [ADVISORY_LOCK_CLASS, schema, batch_size]
-        cursor.execute(";\n".join(statements), params)
-        work: list[tuple[str, list[tuple[int, str, str]]]] = []
-        for schema, fetched in zip(schemas, _results(cursor), strict=True):
-            if not fetched[0][0]:
-                result.locked.add(schema)
-                continue
-            rows = [(seq, topic, text) for _ok, seq, topic, text in fetched if seq is not None]
-            if rows:
-                work.append((schema, rows))
-                if len(rows) >= batch_size:
-                    result.more.add(schema)
-        if not work:
-            return result
+        return CycleResult()
+    if not connection.get_autocommit():
+        with transaction.atomic(), connection.cursor() as cursor:
+            result = _cycle(cursor, schemas, publisher, batch_size, publish_timeout, own_transaction=False)
+    else:
+        with connection.cursor() as cursor:
+            try:
+                result = _cycle(cursor, schemas, publisher, batch_size, publish_timeout, own_transaction=True)
+            except BaseException:
+                with contextlib.suppress(Exception):  # a broken connection is closed by the caller
+                    cursor.execute("ROLLBACK")
+                raise
+    if result.published:
+        counters.incr("outbox_published_total", result.published)
+    if result.error:
+        counters.incr("outbox_publish_failures_total")
+    return result
+
+
+def _cycle(cursor: Any, schemas: list[str], publisher: BatchPublisher, batch_size: int, publish_timeout: float,
+           *, own_transaction: bool) -> CycleResult:
+    result = CycleResult()
+    # Marking rows sent need not wait for the disk: were a mark lost in a crash, the rows
+    # would be published again, which consumers already tolerate (they dedupe on id).
+    statements = ["BEGIN"] if own_transaction else []
+    statements.append("SET LOCAL synchronous_commit TO OFF")
+    params: list[Any] = []
+    for schema in schemas:
+        table = outbox_table(schema)  # the only interpolation: a quoted identifier
+        statements.append(LEASE_AND_BATCH_SQL.format(table=table))
+        params += [ADVISORY_LOCK_CLASS, schema, batch_size]
+    cursor.execute(";\n".join(statements), params)
+    work: list[tuple[str, list[tuple[int, str, str]]]] = []
+    for schema, fetched in zip(schemas, _results(cursor), strict=True):
+        if not fetched[0][0]:
+            result.locked.add(schema)
+            continue
+        rows = [(seq, topic, text) for _ok, seq, topic, text in fetched if seq is not None]
+        if rows:
+            work.append((schema, rows))
+            if len(rows) >= batch_size:
+                result.more.add(schema)
+    statements, params = [], []
+    if work:
         messages = [(topic, text.encode()) for _schema, rows in work for _seq, topic, text in rows]
         try:
             acked, error = publisher.publish(messages, timeout=publish_timeout)
         except mqtt.BrokerUnavailable as exc:
             acked, error = 0, str(exc)
         now = timezone.now()
-        statements, params = [], []
         for schema, rows in work:
             done = min(acked, len(rows))
             acked -= done
             if done:
-                statements.append(f"UPDATE {_table(schema)} SET sent_at = %s, attempts = attempts + 1 "  # noqa: S608
+                statements.append(f"UPDATE {outbox_table(schema)} SET sent_at = %s, attempts = attempts + 1 "  # noqa: S608
                                   f"WHERE seq = ANY(%s)")
                 params += [now, [seq for seq, _t, _e in rows[:done]]]
                 result.published += done
             if done < len(rows):
                 if not result.error:
                     # The first message that was not acknowledged records why.
-                    statements.append(f"UPDATE {_table(schema)} SET attempts = attempts + 1, "  # noqa: S608
+                    statements.append(f"UPDATE {outbox_table(schema)} SET attempts = attempts + 1, "  # noqa: S608
                                       f"last_error = %s WHERE seq = %s")
                     params += [error[:500], rows[done][0]]
                 result.error = error or "not acknowledged"
                 result.more.add(schema)
-        if statements:
-            cursor.execute(";\n".join(statements), params)
-    if result.published:
-        counters.incr("outbox_published_total", result.published)
-    if result.error:
-        counters.incr("outbox_publish_failures_total")
+    if own_transaction:
+        statements.append("COMMIT")  # also ends a cycle with no work, releasing its leases
+    if statements:
+        cursor.execute(";\n".join(statements), params)
     return result
 
 

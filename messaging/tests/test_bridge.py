@@ -3,6 +3,8 @@ session, de-duplication on event id, bad input counted and dropped."""
 
 import asyncio
 import json
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -14,9 +16,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from config.testing.processes import ManagedProcess, start_bridge
-from messaging import counters
+from messaging import counters, mqtt
 from messaging.events import build_envelope, encode
-from messaging.mqtt import broker_address
+from messaging.mqtt import Backoff, LoopDriver, broker_address
 from messaging.services import tenant_group
 from messaging.tests.helpers import WAIT, wait_until
 
@@ -154,3 +156,43 @@ def test_group_names_come_from_the_tenant_id_not_the_slug(tenant_a, tenant_b):
     groups = {tenant_group(tenant_a.pk), tenant_group(tenant_b.pk)}
     assert groups == {f"gh.tenant.{tenant_a.pk.hex}", f"gh.tenant.{tenant_b.pk.hex}"}
     assert not any(slug in group for slug in ("acme", "globex") for group in groups)
+
+
+async def test_the_loop_driver_needs_no_thread_and_reconnects_after_a_broker_restart(mqtt_broker, mqtt_ready,
+                                                                                       probe):
+    """The bridge's MQTT client runs on its event loop: messages arrive without a network thread,
+    and a restarted broker is reconnected to with backoff."""
+    topic = f"org/driver_{uuid.uuid4().hex[:8]}/events/test.ping"
+    connections: list[bool] = []
+    received: asyncio.Queue[bytes] = asyncio.Queue()
+    client = mqtt.new_client(mqtt.client_id("test-driver"))
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        connections.append(not reason_code.is_failure)
+        client.subscribe(topic, qos=1)
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *args: received.put_nowait(b"subscribed")
+    client.on_message = lambda client, userdata, message: received.put_nowait(bytes(message.payload))
+    address = broker_address()
+    client.connect_async(address.host, address.port, keepalive=5)
+    threads = threading.active_count()
+    stop = asyncio.Event()
+    running = asyncio.create_task(LoopDriver(client, backoff=Backoff(initial=0.2, maximum=1.0)).run(stop))
+    try:
+        assert await asyncio.wait_for(received.get(), WAIT) == b"subscribed"
+        assert threading.active_count() == threads  # no network thread of paho's
+        platform = probe()
+        platform.publish(topic, b"before")
+        assert await asyncio.wait_for(received.get(), WAIT) == b"before"
+        assert client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+        await asyncio.to_thread(mqtt_broker.restart)
+        assert await asyncio.wait_for(received.get(), WAIT) == b"subscribed"  # connected and subscribed again
+        assert connections == [True, True]
+        await asyncio.to_thread(probe().publish, topic, b"after")
+        assert await asyncio.wait_for(received.get(), WAIT) == b"after"
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, WAIT)
+    assert client.socket() is None or client.socket().fileno() == -1
