@@ -20,6 +20,8 @@ Protocol (JSON text frames; documented in docs/messaging.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import re
@@ -30,7 +32,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from config.logging import log_context
@@ -72,6 +76,42 @@ def event_frame(kind: str, event_id: str, scan: str, payload: dict[str, Any]) ->
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     identity: auth.Identity | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer loop, with one long-lived task per source of messages.
+
+        Channels waits on the socket and the channel layer together and starts a new task
+        for each message; with every organization event fanned out to each open dashboard,
+        that per-message task and wait were most of the web tier's work. Here the socket
+        is read in this task and the channel in one other; each handles its messages in
+        order, and ending either ends the connection.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        events = asyncio.create_task(self._channel_messages())
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            events.cancel()  # also unsubscribes the channel (the layer cleans up on cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await events
+
+    async def _channel_messages(self) -> None:
+        while True:
+            message = await self.channel_receive()
+            try:
+                await self.dispatch(message)
+            except Exception:
+                logger.exception("websocket: handling a channel-layer message failed; closing",
+                                 extra={"type": str(message.get("type"))[:80]})
+                await self.close(code=1011)
+                return
 
     # -- connection ----------------------------------------------------------------------
     async def connect(self) -> None:

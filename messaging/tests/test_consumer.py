@@ -286,6 +286,16 @@ async def test_the_connection_ends_when_its_token_expires(org):
     assert await closed_with(sock) == 4401
 
 
+async def test_a_channel_message_it_cannot_handle_closes_the_connection_not_leaves_it_deaf(org):
+    """Each source of messages has its own loop: a failure in the channel's must end the connection."""
+    sock = await open_socket(org.host, token=org.tokens["admin"])
+    await welcomed(sock)
+    await sock.send_json_to({"type": "ping", "id": 1})
+    assert (await sock.receive_json_from(timeout=WAIT))["type"] == "pong"
+    await get_channel_layer().group_send(tenant_group(org.tenant.pk), {"type": "no.such.handler"})
+    assert await closed_with(sock) == 1011
+
+
 @pytest.mark.django_db
 def test_close_codes_are_distinct_and_documented():
     from messaging import consumers
