@@ -268,6 +268,12 @@ class Bridge:
                     await asyncio.wait_for(self._stop.wait(), timeout=delay)
         if self._stop.is_set():
             return
+        # Know the organizations (and have the database connection open) before the first message.
+        try:
+            self._tenants = await self._load_tenants()
+            self._tenants_loaded = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - the database may be down: each message retries it
+            logger.warning("bridge: organizations not loaded yet", extra={"error": type(exc).__name__})
         network = self._start_mqtt()
         try:
             await asyncio.gather(self._consume(), self._housekeeping())

@@ -2,7 +2,8 @@
 
 - `broker_address()` / `new_client()` / `connect()` build and open a client.
 - `LoopDriver` runs a client's network I/O on an asyncio loop instead of a thread
-  (the bridge): no hand-over between threads for each message and its PUBACK.
+  (the bridge), and `connect_here` / `pump` let a synchronous caller drive it
+  itself (the relay): no hand-over between threads for each message and its PUBACK.
 - `ProgressPublisher` is the per-process, lazily connected client that
   `messaging.events.publish_progress` uses for QoS 0 ticks: it never blocks the
   caller for more than a moment when the broker is down, and survives `fork()`
@@ -19,9 +20,12 @@ import logging
 import os
 import random
 import secrets
+import select
 import socket
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -240,6 +244,54 @@ def connect(client: paho.Client, *, timeout: float | None = None, clean_start: b
         client.disconnect()
         raise BrokerUnavailable(f"the MQTT broker at {address} did not accept the platform's connection ({reason})")
     return waiter
+
+
+def connect_here(client: paho.Client, *, timeout: float | None = None) -> ConnectWaiter:
+    """Connect `client` without a network thread and wait for a successful CONNACK.
+
+    The caller's thread then drives the connection: paho writes each packet at once
+    (there is no loop thread to hand it to) and `pump` reads acknowledgements.
+    Raises BrokerUnavailable (after closing the client) like `connect`.
+    """
+    timeout = settings.MQTT_CONNECT_TIMEOUT_SECONDS if timeout is None else timeout
+    address = broker_address()
+    waiter = ConnectWaiter(client)
+    try:
+        client.connect(address.host, address.port, keepalive=settings.MQTT_KEEPALIVE_SECONDS)
+    except (OSError, ValueError) as exc:
+        raise BrokerUnavailable(f"cannot reach the MQTT broker at {address}: {type(exc).__name__}") from exc
+    pump(client, waiter.done.is_set, timeout)
+    if not waiter.connected.is_set() or waiter.failed.is_set():
+        reason = waiter.reason or "no CONNACK in time"
+        close(client)
+        raise BrokerUnavailable(f"the MQTT broker at {address} did not accept the platform's connection ({reason})")
+    return waiter
+
+
+def pump(client: paho.Client, done: Callable[[], bool], timeout: float) -> bool:
+    """Drive a thread-less client's socket until `done()` or `timeout`; whether `done()`.
+
+    With `timeout` 0, one non-blocking pass: what has arrived is read, keepalive is kept.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if done():
+            return True
+        sock = client.socket()
+        if sock is None:
+            return done()
+        remaining = deadline - time.monotonic()
+        # TLS may hold decrypted bytes that select() cannot see.
+        buffered = bool(getattr(sock, "pending", None) and sock.pending())
+        wait = 0.0 if buffered else max(min(remaining, 1.0), 0.0)
+        readable, writable, _ = select.select([sock], [sock] if client.want_write() else [], [], wait)
+        if readable or buffered:
+            client.loop_read()
+        if writable:
+            client.loop_write()
+        client.loop_misc()
+        if remaining <= 0:
+            return done()
 
 
 def close(client: paho.Client) -> None:

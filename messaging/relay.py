@@ -49,28 +49,27 @@ ADVISORY_LOCK_CLASS = 0x4748  # "GH"
 
 
 class BatchPublisher:
-    """One QoS 1 connection; publishes a batch in order and reports how many were acknowledged."""
+    """One QoS 1 connection; publishes a batch in order and reports how many were acknowledged.
+
+    It has no network thread: the relay's thread writes each PUBLISH itself and reads
+    the PUBACKs (`mqtt.pump`), and keeps the idle connection alive with `service()`.
+    """
 
     def __init__(self, role: str = "relay") -> None:
         self.role = role
         self._client: Any = None
-        self._cond = threading.Condition()
         self._acks: dict[int, bool] = {}
-        self._lost = threading.Event()
+        self._lost = False
 
     @property
     def connected(self) -> bool:
-        return self._client is not None and not self._lost.is_set()
+        return self._client is not None and not self._lost and self._client.socket() is not None
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
-        with self._cond:
-            self._acks[mid] = not reason_code.is_failure
-            self._cond.notify_all()
+        self._acks[mid] = not reason_code.is_failure
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        self._lost.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._lost = True
 
     def connect(self) -> None:
         self.close()
@@ -78,9 +77,9 @@ class BatchPublisher:
         client.max_inflight_messages_set(100)
         client.max_queued_messages_set(0)
         client.on_publish = self._on_publish
-        self._lost.clear()
+        self._lost = False
         self._acks.clear()
-        mqtt.connect(client)
+        mqtt.connect_here(client)
         client.on_disconnect = self._on_disconnect
         self._client = client
 
@@ -91,6 +90,11 @@ class BatchPublisher:
                 mqtt.close(client)
             except Exception:  # noqa: BLE001 - a dead connection may fail to close; it is dropped anyway
                 logger.debug("closing the relay's MQTT client failed", exc_info=True)
+
+    def service(self) -> None:
+        """While idle: read what the broker sent (PINGRESP, DISCONNECT) and keep the connection alive."""
+        if self._client is not None and not self._lost:
+            mqtt.pump(self._client, lambda: False, 0)
 
     def publish(self, messages: list[tuple[str, bytes]], *, timeout: float = 10.0) -> tuple[int, str]:
         """Publish in order; (number of leading messages the broker acknowledged, error or "")."""
@@ -104,23 +108,20 @@ class BatchPublisher:
                 error = f"publish refused locally ({info.rc})"
                 break
             mids.append(info.mid)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._cond.wait_for(lambda: all(m in self._acks for m in mids) or self._lost.is_set(),
-                                timeout=max(deadline - time.monotonic(), 0))
-            acked = 0
-            for mid in mids:
-                if self._acks.get(mid) is True:
-                    acked += 1
-                else:
-                    break
-            refused = any(self._acks.get(mid) is False for mid in mids)
-            for mid in mids:
-                self._acks.pop(mid, None)
+        mqtt.pump(self._client, lambda: self._lost or all(m in self._acks for m in mids), timeout)
+        acked = 0
+        for mid in mids:
+            if self._acks.get(mid) is True:
+                acked += 1
+            else:
+                break
+        refused = any(self._acks.get(mid) is False for mid in mids)
+        for mid in mids:
+            self._acks.pop(mid, None)
         if acked < len(messages):
             if refused:
                 error = error or "the broker refused a publication (run `manage.py mqtt_setup`)"
-            elif self._lost.is_set():
+            elif self._lost:
                 error = error or "the broker connection was lost"
             else:
                 error = error or "no PUBACK in time"
@@ -411,6 +412,7 @@ class OutboxRelay:
                                extra={"error": type(exc).__name__})
                 connection.close()
                 self.listener.close()
+                self.publisher.close()  # nobody services it while we wait: reconnect when needed
                 self._schemas_at = -1e9  # an organization may have been deleted meanwhile
                 self._sleep(self.db_backoff.next())
                 sweep_all = True
@@ -426,6 +428,7 @@ class OutboxRelay:
             if remaining <= 0:
                 return None
             notified = self.listener.wait(min(remaining, 1.0))
+            self.publisher.service()
             self._beat()
             if notified:
                 return notified

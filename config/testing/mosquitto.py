@@ -73,7 +73,11 @@ class PrivateBroker:
             self.process.wait(5)
 
     def restart(self) -> None:
-        """Stop and start on the same port and data (persisted sessions and dynsec survive)."""
+        """Stop and start on the same port and data (persisted sessions and dynsec survive).
+
+        Call it from the main thread: the broker is tied to the life of the thread that
+        starts it (PR_SET_PDEATHSIG), and a worker thread's exit would take it down.
+        """
         self.stop()
         self.start()
 

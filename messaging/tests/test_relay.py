@@ -103,3 +103,38 @@ def test_platform_clients_send_small_packets_at_once(publisher):
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     conf = (Path(__file__).resolve().parents[2] / "docker" / "mosquitto" / "mosquitto.conf").read_text()
     assert "\nset_tcp_nodelay true\n" in conf
+
+
+def test_the_publisher_has_no_network_thread_and_keeps_an_idle_connection_alive(tenant_a, settings, probe):
+    """The relay's thread writes and reads its own MQTT connection; `service()` keeps it alive while idle."""
+    import threading
+    import time
+
+    settings.MQTT_KEEPALIVE_SECONDS = 1  # the broker drops a client silent for 1.5 keepalives
+    listener = probe()
+    assert not listener.subscribe("org/acme/events/#").is_failure
+    threads = threading.active_count()
+    publisher = BatchPublisher(role="test-relay-idle")
+    try:
+        publisher.connect()
+        client = publisher._client
+        assert threading.active_count() == threads
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:  # idle, as between notifications
+            publisher.service()
+            time.sleep(0.2)
+        assert publisher.connected and publisher._client is client  # still the first connection
+        event = publish_event(tenant=tenant_a, type="scan.queued", subject="idle", data={})
+        assert drain_tenant("acme", publisher).published == 1 and publisher._client is client
+        listener.wait_for("org/acme/events/", 1)
+        assert [e["id"] for e in events_of(listener, "org/acme/")] == [str(event.id)]
+
+        time.sleep(3)  # not serviced: the broker gives up on it, and the next batch reconnects
+        publish_event(tenant=tenant_a, type="scan.queued", subject="after", data={})
+        result = drain_tenant("acme", publisher)
+        if result.published == 0:  # the dead connection was noticed by this batch: the next one goes out
+            assert result.error
+            result = drain_tenant("acme", publisher)
+        assert result.published == 1 and publisher._client is not client
+    finally:
+        publisher.close()
