@@ -229,7 +229,7 @@ def _child_django() -> None:
 
 
 def _writer_process(orgs: list[tuple[str, str]], worker: int, writers: int, rate: float, seconds: float,
-                    ready: Any, go: Any, results: Any) -> None:
+                    ready: Any, go: Any, results: Any, stop: Any) -> None:
     """Every `writers`-th event of the shared schedule, written as a service in its own process would."""
     _child_django()
     from django.db import connection, transaction
@@ -254,8 +254,9 @@ def _writer_process(orgs: list[tuple[str, str]], worker: int, writers: int, rate
                                   data={"scan_id": scan, "submitted_by": user_id, "status": "completed",
                                         "score": 8.5})
         samples.append((str(event.id), tenant.schema_name, started, time.perf_counter()))
-    connection.close()
     results.put(samples)
+    stop.wait()  # stay connected until every delivery is in: no teardown during the last events
+    connection.close()
 
 
 def _tap_process(host: str, port: int, username: str, password: str, ready: Any, stop: Any, results: Any) -> None:
@@ -461,7 +462,7 @@ def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: float,
         address.host, address.port, settings.MQTT_USERNAME, settings.MQTT_PASSWORD, ready, stop, tap_results))
     org_ids = [(tenant.schema_name, str(user.pk)) for tenant, user, _token in orgs]
     writer_procs = [ctx.Process(target=_writer_process, daemon=True,
-                                args=(org_ids, k, writers, rate, warmup + seconds, ready, go, writer_results))
+                                args=(org_ids, k, writers, rate, warmup + seconds, ready, go, writer_results, stop))
                     for k in range(writers)]
     for proc in (*clients, tap, *writer_procs):
         proc.start()
@@ -479,8 +480,6 @@ def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: float,
         written.extend(writer_results.get(True, warmup + seconds + 120))
     write_seconds = time.perf_counter() - started
     cpu_after = _cpu_by_role(roots)
-    for proc in writer_procs:
-        proc.join(10)
 
     written_at = {event_id: at for event_id, _slug, at, _done in written}
     committed_at = {event_id: done for event_id, _slug, _at, done in written}
@@ -495,7 +494,7 @@ def _service_path(orgs: list[tuple[Any, Any, str]], n_clients: int, rate: float,
     for _ in clients:
         received.extend(results.get(True, 60))
     at_broker: dict[str, float] = tap_results.get(True, 60)
-    for proc in (*clients, tap):
+    for proc in (*clients, tap, *writer_procs):
         proc.join(10)
 
     every_latency = [at - written_at[event_id] for event_id, at, _client in received if event_id in written_at]

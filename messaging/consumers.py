@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
+import random
 import re
 import time
 from collections import OrderedDict
@@ -122,7 +124,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.feeds: set[str] = set()
         self.own_scans: set[str] = set()
         self.recent: OrderedDict[str, None] = OrderedDict()
-        self.permissions_checked = 0.0
+        self.permissions_due = 0.0
+        self.refreshing: asyncio.Task[None] | None = None
         self.timers: list[asyncio.Task[Any]] = []
 
         subprotocols = list(self.scope.get("subprotocols") or [])
@@ -155,7 +158,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def _start(self, identity: auth.Identity) -> None:
         self.identity = identity
-        self.permissions_checked = time.monotonic()
+        # Spread from the start: sockets opened together (a page load, a reconnect storm) must
+        # not all re-read their permissions in the same moment.
+        self.permissions_due = time.monotonic() + PERMISSION_REFRESH_SECONDS * random.uniform(0.5, 1.0)  # noqa: S311
         for timer in self.timers:
             timer.cancel()
         self.timers = []
@@ -302,10 +307,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         event_id = str(payload.get("id") or "")
         if event_id in self.recent:
             return
-        if not await self._permissions_fresh():
-            return
-        identity = self.identity
-        assert identity is not None
+        self._refresh_permissions_when_due()
         data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
         scan_id = str(data.get("scan_id") or "")
         if scan_id and str(data.get("submitted_by") or "") == identity.user_id:
@@ -328,18 +330,31 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         while len(self.recent) > RECENT_IDS:
             self.recent.popitem(last=False)
 
-    async def _permissions_fresh(self) -> bool:
-        """Re-read the member's permissions now and then; close if they were deactivated."""
+    def _refresh_permissions_when_due(self) -> None:
+        """Re-read the member's permissions now and then, off the event path.
+
+        Events keep flowing with the permissions read last while the database answers;
+        a member who was deactivated meanwhile is disconnected then.
+        """
+        if self.refreshing is None and time.monotonic() >= self.permissions_due:
+            self.refreshing = asyncio.create_task(self._refresh_permissions())
+            self.timers = [t for t in self.timers if not t.done()] + [self.refreshing]
+
+    async def _refresh_permissions(self) -> None:
         identity = self.identity
         if identity is None:
-            return False
-        if time.monotonic() - self.permissions_checked < PERMISSION_REFRESH_SECONDS:
-            return True
-        self.permissions_checked = time.monotonic()
-        permissions = await self._call(auth.refresh_permissions, tenant=self.tenant, user_id=identity.user_id)
+            return
+        try:
+            permissions = await self._call(auth.refresh_permissions, tenant=self.tenant, user_id=identity.user_id)
+        except Exception:  # noqa: BLE001 - the database is away: keep what we know, try again later
+            logger.warning("websocket: permissions not refreshed", exc_info=True,
+                           extra={"tenant": self.tenant.schema_name, "user": identity.user_id})
+            permissions = identity.permissions
+        finally:
+            self.refreshing = None
+            self.permissions_due = time.monotonic() + PERMISSION_REFRESH_SECONDS * random.uniform(0.8, 1.2)  # noqa: S311
         if permissions is None:
             await self._refuse("This account is no longer active.")
-            return False
-        self.identity = auth.Identity(user_id=identity.user_id, email=identity.email, permissions=permissions,
-                                      method=identity.method, expires_at=identity.expires_at)
-        return True
+            return
+        if self.identity is identity:
+            self.identity = dataclasses.replace(identity, permissions=permissions)

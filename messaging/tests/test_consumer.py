@@ -1,6 +1,8 @@
 """/ws/events/ through the real ASGI application (Channels' WebsocketCommunicator), committed data:
 who may connect, what each member receives, and how connections end."""
 
+import asyncio
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -283,6 +285,58 @@ async def test_the_connection_ends_when_its_token_expires(org):
     short = str(token)
     sock = await open_socket(org.host, token=short)
     await welcomed(sock)
+    assert await closed_with(sock) == 4401
+
+
+async def test_permissions_are_re_read_off_the_event_path_and_a_deactivated_member_is_disconnected(org, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    from messaging import auth, consumers
+
+    monkeypatch.setattr(consumers, "PERMISSION_REFRESH_SECONDS", 0.3)
+    database_answers = threading.Event()
+    real_refresh = auth.refresh_permissions
+
+    def slow_refresh(**kwargs):
+        database_answers.wait(WAIT)
+        return real_refresh(**kwargs)
+
+    monkeypatch.setattr(auth, "refresh_permissions", slow_refresh)
+    sock = await open_socket(org.host, token=org.tokens["engineer"])
+    await welcomed(sock)
+    layer, group, t = get_channel_layer(), tenant_group(org.tenant.pk), org.tenant
+
+    async def send(payload):
+        await layer.group_send(group, {"type": "gatehouse.message", "kind": "event", "topic": "t", "payload": payload})
+
+    async def seen_before_sentinel(payload) -> bool:
+        sentinel = build_envelope(tenant=t, type="test.sentinel", subject="s", data={})
+        await send(payload)
+        await send(sentinel)
+        return any(m.get("event", {}).get("id") == payload["id"] for m in await drain_until(sock, sentinel["id"]))
+
+    await asyncio.sleep(0.4)  # a re-read is due: the next event starts it, and does not wait for it
+    someone_elses = scan_event(t, "scan.queued", str(uuid.uuid4()), str(uuid.uuid4()))
+    assert await seen_before_sentinel(someone_elses)  # scanning.view_all_scans, still being re-read
+    database_answers.set()
+
+    def revoke() -> None:
+        with schema_context(t.schema_name):
+            org.engineer.user_permissions.clear()
+
+    await in_thread(revoke)
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while await seen_before_sentinel(scan_event(t, "scan.queued", str(uuid.uuid4()), str(uuid.uuid4()))):
+        assert asyncio.get_running_loop().time() < deadline, "the revoked permission was never re-read"
+        await asyncio.sleep(0.2)
+
+    def deactivate() -> None:
+        with schema_context(t.schema_name):
+            get_user_model().objects.filter(pk=org.engineer.pk).update(is_active=False)
+
+    await in_thread(deactivate)
+    await asyncio.sleep(0.5)
+    await send(build_envelope(tenant=t, type="test.sentinel", subject="s", data={}))  # an event prompts the re-read
     assert await closed_with(sock) == 4401
 
 
