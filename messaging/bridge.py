@@ -99,7 +99,6 @@ class Bridge:
         self._stop = asyncio.Event()
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self._client: Any = None
-        self._driver: LoopDriver | None = None
         self._generation = 0
         self._subscribed_once = False
         self._tenants: dict[str, TenantRef] = {}
@@ -145,8 +144,7 @@ class Bridge:
         client.connect_async(address.host, address.port, keepalive=settings.MQTT_KEEPALIVE_SECONDS,
                              clean_start=False, properties=properties)
         self._client = client
-        self._driver = LoopDriver(client)
-        return asyncio.create_task(self._driver.run(self._stop))
+        return asyncio.create_task(LoopDriver(client).run(self._stop))
 
     def _ack(self, item: Incoming) -> None:
         if item.qos == 0 or self._client is None:

@@ -129,7 +129,15 @@ class LoopDriver:
 
     def _opened(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         no_delay(client, userdata, sock)
-        self._loop.add_reader(sock, client.loop_read)
+        self._loop.add_reader(sock, self._readable)
+
+    def _readable(self) -> None:
+        self.client.loop_read()
+        # TLS may hold decrypted bytes that epoll cannot see: read them now, not with the next packet.
+        sock = self.client.socket()
+        while sock is not None and getattr(sock, "pending", None) and sock.pending():
+            self.client.loop_read()
+            sock = self.client.socket()
 
     def _closed(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._loop.remove_reader(sock)
