@@ -2,7 +2,7 @@
 
 - `broker_address()` / `new_client()` / `connect()` build and open a client.
 - `LoopDriver` runs a client's network I/O on an asyncio loop instead of a thread
-  (the bridge), and `connect_here` / `pump` let a synchronous caller drive it
+  (the bridge), and `connect(network_thread=False)` / `pump` let a synchronous caller drive it
   itself (the relay): no hand-over between threads for each message and its PUBACK.
 - `ProgressPublisher` is the per-process, lazily connected client that
   `messaging.events.publish_progress` uses for QoS 0 ticks: it never blocks the
@@ -230,10 +230,13 @@ class ConnectWaiter:
 
 
 def connect(client: paho.Client, *, timeout: float | None = None, clean_start: bool = True,
-            properties: Properties | None = None) -> ConnectWaiter:
-    """Connect `client`, start its network thread and wait for a successful CONNACK.
+            properties: Properties | None = None, network_thread: bool = True) -> ConnectWaiter:
+    """Connect `client` and wait for a successful CONNACK.
 
-    Raises BrokerUnavailable (after stopping the client) when the broker cannot be
+    With `network_thread`, paho's thread then runs the connection. Without it, the
+    caller's thread drives it: paho writes each packet at once (there is no thread to
+    hand it to) and `pump` reads what the broker sends (the relay).
+    Raises BrokerUnavailable (after closing the client) when the broker cannot be
     reached in time or refuses the connection.
     """
     timeout = settings.MQTT_CONNECT_TIMEOUT_SECONDS if timeout is None else timeout
@@ -244,31 +247,11 @@ def connect(client: paho.Client, *, timeout: float | None = None, clean_start: b
                        clean_start=clean_start, properties=properties)
     except (OSError, ValueError) as exc:
         raise BrokerUnavailable(f"cannot reach the MQTT broker at {address}: {type(exc).__name__}") from exc
-    client.loop_start()
-    waiter.done.wait(timeout)
-    if not waiter.connected.is_set() or waiter.failed.is_set():
-        reason = waiter.reason or "no CONNACK in time"
-        client.loop_stop()
-        client.disconnect()
-        raise BrokerUnavailable(f"the MQTT broker at {address} did not accept the platform's connection ({reason})")
-    return waiter
-
-
-def connect_here(client: paho.Client, *, timeout: float | None = None) -> ConnectWaiter:
-    """Connect `client` without a network thread and wait for a successful CONNACK.
-
-    The caller's thread then drives the connection: paho writes each packet at once
-    (there is no loop thread to hand it to) and `pump` reads acknowledgements.
-    Raises BrokerUnavailable (after closing the client) like `connect`.
-    """
-    timeout = settings.MQTT_CONNECT_TIMEOUT_SECONDS if timeout is None else timeout
-    address = broker_address()
-    waiter = ConnectWaiter(client)
-    try:
-        client.connect(address.host, address.port, keepalive=settings.MQTT_KEEPALIVE_SECONDS)
-    except (OSError, ValueError) as exc:
-        raise BrokerUnavailable(f"cannot reach the MQTT broker at {address}: {type(exc).__name__}") from exc
-    pump(client, waiter.done.is_set, timeout)
+    if network_thread:
+        client.loop_start()
+        waiter.done.wait(timeout)
+    else:
+        pump(client, waiter.done.is_set, timeout)
     if not waiter.connected.is_set() or waiter.failed.is_set():
         reason = waiter.reason or "no CONNACK in time"
         close(client)

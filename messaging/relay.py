@@ -79,7 +79,7 @@ class BatchPublisher:
         client.on_publish = self._on_publish
         self._lost = False
         self._acks.clear()
-        mqtt.connect_here(client)
+        mqtt.connect(client, network_thread=False)
         client.on_disconnect = self._on_disconnect
         self._client = client
 
@@ -273,6 +273,15 @@ def ready_schemas() -> list[str]:
                 .order_by("schema_name").values_list("schema_name", flat=True))
 
 
+def direct_connection() -> psycopg.Connection[Any]:
+    """A connection of its own to Django's database (autocommit), outside Django's handling."""
+    db = connection.settings_dict
+    params: dict[str, Any] = {"dbname": db["NAME"], "host": db.get("HOST") or "127.0.0.1",
+                              "port": db.get("PORT") or 5432, "user": db.get("USER") or None,
+                              "password": db.get("PASSWORD") or None, "autocommit": True, "connect_timeout": 5}
+    return psycopg.connect(**{k: v for k, v in params.items() if v is not None})
+
+
 class NotificationListener:
     """A dedicated autocommit connection LISTENing for `publish_event`'s NOTIFYs."""
 
@@ -280,12 +289,7 @@ class NotificationListener:
         self._conn: psycopg.Connection[Any] | None = None
 
     def _connect(self) -> psycopg.Connection[Any]:
-        db = connection.settings_dict
-        params: dict[str, Any] = {"dbname": db["NAME"], "host": db.get("HOST") or "127.0.0.1",
-                                  "port": db.get("PORT") or 5432, "user": db.get("USER") or None,
-                                  "password": db.get("PASSWORD") or None, "autocommit": True,
-                                  "connect_timeout": 5}
-        conn = psycopg.connect(**{k: v for k, v in params.items() if v is not None})
+        conn = direct_connection()
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn
 

@@ -2,14 +2,12 @@
 
 import json
 
-import psycopg
 import pytest
-from django.db import connection
 from django_tenants.utils import schema_context
 
 from messaging.events import publish_event
 from messaging.models import OutboxEvent
-from messaging.relay import ADVISORY_LOCK_CLASS, BatchPublisher, drain_tenant
+from messaging.relay import ADVISORY_LOCK_CLASS, BatchPublisher, direct_connection, drain_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -57,9 +55,8 @@ def test_broker_down_leaves_rows_pending_with_the_error(tenant_a, settings, publ
 
 def test_a_second_relay_skips_an_organization_another_relay_is_draining(tenant_a, publisher):
     publish_event(tenant=tenant_a, type="scan.queued", subject="s", data={})
-    db = connection.settings_dict
-    other = psycopg.connect(dbname=db["NAME"], host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432,
-                            user=db.get("USER") or "postgres", password=db.get("PASSWORD") or None)
+    other = direct_connection()
+    other.autocommit = False  # the lease is transaction-scoped: hold it until the rollback below
     try:
         # The lease another relay holds while it publishes acme's batch.
         other.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [ADVISORY_LOCK_CLASS, "acme"])

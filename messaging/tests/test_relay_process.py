@@ -10,7 +10,7 @@ from django_tenants.utils import schema_context
 from config.testing.processes import start_relay
 from messaging.events import NOTIFY_CHANNEL, publish_event
 from messaging.models import OutboxEvent
-from messaging.relay import ADVISORY_LOCK_CLASS, BatchPublisher, ready_schemas, relay_cycle
+from messaging.relay import ADVISORY_LOCK_CLASS, BatchPublisher, direct_connection, ready_schemas, relay_cycle
 from messaging.tests.helpers import WAIT, wait_until
 
 
@@ -52,9 +52,7 @@ def test_the_relay_serves_ready_organizations_only(tenant_a, tenant_b):
 
 
 def _listener() -> psycopg.Connection:
-    db = connection.settings_dict
-    conn = psycopg.connect(dbname=db["NAME"], host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432,
-                           user=db.get("USER") or "postgres", password=db.get("PASSWORD") or None, autocommit=True)
+    conn = direct_connection()
     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
     return conn
 
